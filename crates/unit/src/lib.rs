@@ -1,0 +1,99 @@
+//! A typed writer for systemd's unit-style files (units, drop-ins, `.netdev`,
+//! `.network`, `.nspawn`), and a reader that follows systemd's own parsing
+//! rules so tests can prove what systemd will see.
+//!
+//! No crate escapes values for systemd, so this one is written by hand. The
+//! guarantee: whatever string reaches a [`Value`], the written file has exactly
+//! the sections and keys the code chose, and systemd reads the value back as
+//! that same string. Keys and section names are `&'static str` (they come
+//! from code, never from data); every value goes through a [`Value`]
+//! constructor that rejects or escapes what would otherwise be syntax:
+//! newlines, NUL and other control characters, `%` specifiers, `$` variable
+//! expansion in command lines, quotes, backslashes and line continuations.
+
+mod read;
+mod value;
+
+pub use read::{ReadError, Reader, unescape_specifiers, unescape_variables, unquote_words};
+pub use value::{Syntax, Value, ValueError};
+
+use std::fmt::Write as _;
+
+/// One file: header comments, then sections in the order they were opened.
+#[derive(Debug, Clone)]
+pub struct UnitFile {
+    syntax: Syntax,
+    header: Vec<String>,
+    sections: Vec<Section>,
+    /// Index of the section `set` appends to.
+    open: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct Section {
+    name: &'static str,
+    entries: Vec<(&'static str, Value)>,
+}
+
+impl UnitFile {
+    /// A file whose values are written for `syntax` (whether systemd expands
+    /// `%` specifiers in it).
+    pub fn new(syntax: Syntax) -> Self {
+        UnitFile { syntax, header: Vec::new(), sections: Vec::new(), open: None }
+    }
+
+    /// Adds a `# …` line to the header. Comment text is data too: a control
+    /// character is refused, so it can never end the comment early.
+    pub fn comment(&mut self, text: &str) -> Result<&mut Self, ValueError> {
+        value::check_no_control(text, "comment")?;
+        self.header.push(text.to_owned());
+        Ok(self)
+    }
+
+    /// Opens section `[name]` (or returns to it if it is already open).
+    pub fn section(&mut self, name: &'static str) -> &mut Self {
+        debug_assert!(value::is_plain_token(name), "section name {name:?}");
+        let index = match self.sections.iter().position(|s| s.name == name) {
+            Some(index) => index,
+            None => {
+                self.sections.push(Section { name, entries: Vec::new() });
+                self.sections.len() - 1
+            }
+        };
+        self.open = Some(index);
+        self
+    }
+
+    /// Appends `key=value` to the open section.
+    ///
+    /// # Panics
+    /// If no section was opened: that is a bug in the calling code, not bad data.
+    pub fn set(&mut self, key: &'static str, value: Value) -> &mut Self {
+        debug_assert!(value::is_plain_token(key), "key {key:?}");
+        let index = self.open.expect("set() before section()");
+        self.sections[index].entries.push((key, value));
+        self
+    }
+
+    /// The file's text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for line in &self.header {
+            if line.is_empty() {
+                out.push_str("#\n");
+            } else {
+                let _ = writeln!(out, "# {line}");
+            }
+        }
+        for (i, section) in self.sections.iter().enumerate() {
+            if i > 0 || !self.header.is_empty() {
+                out.push('\n');
+            }
+            let _ = writeln!(out, "[{}]", section.name);
+            for (key, value) in &section.entries {
+                let _ = writeln!(out, "{key}={}", value.render(self.syntax));
+            }
+        }
+        out
+    }
+}

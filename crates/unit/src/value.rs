@@ -1,0 +1,249 @@
+//! Values and their escaping. Each constructor checks what no escaping can
+//! save (NUL, a relative command path); rendering escapes the rest for the
+//! file's [`Syntax`].
+
+use std::fmt::Write as _;
+
+/// Whether systemd expands `%` specifiers in the file's values.
+///
+/// Unit files and drop-ins do; `.nspawn` files and most networkd settings do
+/// not, and there a `%%` would reach the program as two percent signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    /// `.service`, `.slice`, `.target`, drop-ins: `%` is a specifier.
+    Unit,
+    /// `.nspawn`, `.netdev`, `.network`, `.link`: `%` is a plain character.
+    Plain,
+}
+
+/// A value that cannot be written safely.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("{what} contains the control character {ch:?}, which systemd would read as syntax")]
+    Control { what: &'static str, ch: char },
+    #[error("{what} ends with a backslash, which systemd reads as a line continuation")]
+    TrailingBackslash { what: &'static str },
+    #[error("{what} has leading or trailing whitespace, which systemd would strip")]
+    OuterWhitespace { what: &'static str },
+    #[error("{what} is empty")]
+    Empty { what: &'static str },
+    #[error("{what} {value:?} may only contain letters, digits and any of {allowed:?}")]
+    Alphabet { what: &'static str, value: String, allowed: &'static str },
+    #[error("command {0:?} must start with an absolute path (systemd reads a leading -, @, :, +, ! as flags)")]
+    RelativeCommand(String),
+    #[error("environment variable name {0:?} must match [A-Za-z_][A-Za-z0-9_]*")]
+    EnvName(String),
+}
+
+/// One value of a `key=value` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value(Kind);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    /// Free text that systemd takes as the whole rest of the line.
+    Text(String),
+    /// A token from a validated type: nothing in it is syntax anywhere.
+    Literal(String),
+    /// A whole number followed by `%` (`CPUQuota=`, which expands no specifiers).
+    Percent(u64),
+    /// A command line: each word quoted; `$` escaped for exec-time expansion.
+    Command(Vec<String>),
+    /// Quoted words, such as `Environment="A=b c"` (no `$` expansion there).
+    Words(Vec<String>),
+}
+
+/// Characters allowed in a literal besides ASCII letters and digits.
+const LITERAL_EXTRA: &str = "._:/@+=,-\\";
+
+impl Value {
+    /// Free text such as a `Description=`: one line, kept exactly.
+    pub fn text(text: &str) -> Result<Value, ValueError> {
+        check_line("text", text)?;
+        Ok(Value(Kind::Text(text.to_owned())))
+    }
+
+    /// An absolute path (for example `SourcePath=`).
+    pub fn path(path: &str) -> Result<Value, ValueError> {
+        check_line("path", path)?;
+        Ok(Value(Kind::Text(path.to_owned())))
+    }
+
+    /// A token that needs no escaping: a unit name, a size like `4G`, a
+    /// number. `\` is allowed for escaped unit names (`\x2d`), never last.
+    pub fn literal(token: impl Into<String>) -> Result<Value, ValueError> {
+        let token = token.into();
+        if token.is_empty() {
+            return Err(ValueError::Empty { what: "literal" });
+        }
+        if !token.chars().all(|c| c.is_ascii_alphanumeric() || LITERAL_EXTRA.contains(c)) {
+            return Err(ValueError::Alphabet { what: "literal", value: token, allowed: LITERAL_EXTRA });
+        }
+        if token.ends_with('\\') {
+            return Err(ValueError::TrailingBackslash { what: "literal" });
+        }
+        Ok(Value(Kind::Literal(token)))
+    }
+
+    /// A whole number; always safe.
+    pub fn number(n: impl Into<u64>) -> Value {
+        Value(Kind::Literal(n.into().to_string()))
+    }
+
+    /// `n%`, for settings that do not expand specifiers (`CPUQuota=`).
+    pub fn percent(n: u64) -> Value {
+        Value(Kind::Percent(n))
+    }
+
+    /// `yes` or `no`.
+    pub fn boolean(b: bool) -> Value {
+        Value(Kind::Literal(if b { "yes" } else { "no" }.to_owned()))
+    }
+
+    /// Several tokens separated by spaces (`After=a.service b.service`).
+    pub fn literals<I, S>(tokens: I) -> Result<Value, ValueError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut out = Vec::new();
+        for token in tokens {
+            match Value::literal(token)?.0 {
+                Kind::Literal(t) => out.push(t),
+                _ => unreachable!("literal() builds a literal"),
+            }
+        }
+        if out.is_empty() {
+            return Err(ValueError::Empty { what: "list" });
+        }
+        Ok(Value(Kind::Literal(out.join(" "))))
+    }
+
+    /// A command line for `ExecStart=` and friends: every argument is quoted,
+    /// so no argument can split, join, add a flag or expand a variable.
+    /// NUL cannot be passed to a program at all and is refused.
+    pub fn command<S: AsRef<str>>(argv: &[S]) -> Result<Value, ValueError> {
+        let argv: Vec<String> = argv.iter().map(|a| a.as_ref().to_owned()).collect();
+        let Some(first) = argv.first() else {
+            return Err(ValueError::Empty { what: "command" });
+        };
+        if !first.starts_with('/') {
+            return Err(ValueError::RelativeCommand(first.clone()));
+        }
+        for arg in &argv {
+            check_no_nul("command argument", arg)?;
+        }
+        Ok(Value(Kind::Command(argv)))
+    }
+
+    /// Arguments for a setting that takes quoted words without `$`
+    /// expansion (`Parameters=` in `.nspawn`).
+    pub fn words<S: AsRef<str>>(words: &[S]) -> Result<Value, ValueError> {
+        let words: Vec<String> = words.iter().map(|w| w.as_ref().to_owned()).collect();
+        if words.is_empty() {
+            return Err(ValueError::Empty { what: "word list" });
+        }
+        for word in &words {
+            check_no_nul("argument", word)?;
+        }
+        Ok(Value(Kind::Words(words)))
+    }
+
+    /// One `Environment=` assignment, quoted as a single word. systemd refuses
+    /// environment values with control characters other than tab and newline.
+    pub fn env(name: &str, value: &str) -> Result<Value, ValueError> {
+        let mut chars = name.chars();
+        let valid_name = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_name {
+            return Err(ValueError::EnvName(name.to_owned()));
+        }
+        if let Some(ch) = value.chars().find(|&c| c.is_control() && c != '\t' && c != '\n') {
+            return Err(ValueError::Control { what: "environment value", ch });
+        }
+        Ok(Value(Kind::Words(vec![format!("{name}={value}")])))
+    }
+
+    pub(crate) fn render(&self, syntax: Syntax) -> String {
+        match &self.0 {
+            Kind::Text(text) => escape_specifiers(text, syntax),
+            Kind::Literal(token) => token.clone(),
+            Kind::Percent(n) => format!("{n}%"),
+            Kind::Command(words) => quote_words(words, syntax, true),
+            Kind::Words(words) => quote_words(words, syntax, false),
+        }
+    }
+}
+
+fn escape_specifiers(text: &str, syntax: Syntax) -> String {
+    match syntax {
+        Syntax::Unit => text.replace('%', "%%"),
+        Syntax::Plain => text.to_owned(),
+    }
+}
+
+/// Writes each word in double quotes, with C escapes for what would be syntax
+/// inside them. systemd reads these with `extract_first_word(EXTRACT_UNQUOTE |
+/// EXTRACT_CUNESCAPE)`, then expands specifiers (and, for commands, `$VAR`).
+fn quote_words(words: &[String], syntax: Syntax, command: bool) -> String {
+    let mut out = String::new();
+    for (i, word) in words.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push('"');
+        for c in word.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                '%' if syntax == Syntax::Unit => out.push_str("%%"),
+                '$' if command => out.push_str("$$"),
+                // The other ASCII control characters as \xNN, which
+                // systemd's cunescape() turns back into the same byte.
+                c if c.is_ascii_control() => {
+                    let _ = write!(out, "\\x{:02x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out
+}
+
+/// Whole-line text: no control character, no continuation, nothing systemd strips.
+fn check_line(what: &'static str, text: &str) -> Result<(), ValueError> {
+    if text.is_empty() {
+        return Err(ValueError::Empty { what });
+    }
+    check_no_control(text, what)?;
+    if text.ends_with('\\') {
+        return Err(ValueError::TrailingBackslash { what });
+    }
+    if text.trim() != text {
+        return Err(ValueError::OuterWhitespace { what });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_no_control(text: &str, what: &'static str) -> Result<(), ValueError> {
+    match text.chars().find(|c| c.is_control()) {
+        Some(ch) => Err(ValueError::Control { what, ch }),
+        None => Ok(()),
+    }
+}
+
+fn check_no_nul(what: &'static str, text: &str) -> Result<(), ValueError> {
+    if text.contains('\0') {
+        return Err(ValueError::Control { what, ch: '\0' });
+    }
+    Ok(())
+}
+
+/// Section names and keys: code constants, checked in debug builds.
+pub(crate) fn is_plain_token(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
