@@ -1,0 +1,82 @@
+# Host-side helpers for scenarios that apply a tenant repository to a guest tree.
+# git-ops comes later; until then the lab applies a checkout by hand, following the on-disk
+# contract: /var/lib/bitbuilder/generations/<seq>-<sha>/ and the `current` symlink.
+
+EXAMPLE_REPO=$REPO_DIR/examples/repo
+
+# repo_copy SRC DEST: a scratch copy of a repository tree to modify in a scenario.
+repo_copy() { rm -rf "$2"; mkdir -p "$2"; cp -a "$1/." "$2/"; rm -rf "$2/.git"; }
+
+# repo_sha DIR -> the 40-hex id of a commit of DIR's contents (a throwaway git repo with a
+# fixed author and date, so the same tree always gives the same sha).
+repo_sha() {
+  local tmp; tmp=$(mktemp -d)
+  cp -a "$1/." "$tmp/"; rm -rf "$tmp/.git"
+  (
+    cd "$tmp" && git init -q && git add -A &&
+    GIT_AUTHOR_DATE=@0 GIT_COMMITTER_DATE=@0 git -c user.name=lab -c user.email=lab@localhost \
+      commit -q -m lab && git rev-parse HEAD
+  )
+  rm -rf "$tmp"
+}
+
+# add_generation ROOT SRC SEQ -> prints the generation name "<seq>-<sha>"
+add_generation() {
+  local root=$1 src=$2 seq=$3 sha gen
+  sha=$(repo_sha "$src") && [ ${#sha} = 40 ] || { echo "cannot commit $src" >&2; return 1; }
+  gen=$seq-$sha
+  mkdir -p "$root/var/lib/bitbuilder/generations/$gen"
+  cp -a "$src/." "$root/var/lib/bitbuilder/generations/$gen/"
+  rm -rf "$root/var/lib/bitbuilder/generations/$gen/.git"
+  echo "$gen"
+}
+
+# set_current ROOT GEN [STATE_DIR]: point `current` at a generation (atomic rename).
+set_current() {
+  local dir=${3:-$1/var/lib/bitbuilder}
+  ln -sfn "generations/$2" "$dir/current.lab-new" && mv -T "$dir/current.lab-new" "$dir/current"
+}
+
+# apply_repo ROOT SRC: generation 1 from SRC, made current. Prints the generation name.
+apply_repo() {
+  local gen; gen=$(add_generation "$1" "$2" 1) || return 1
+  set_current "$1" "$gen" && echo "$gen"
+}
+
+# tenant_ids SRC [all|enabled|disabled]
+tenant_ids() {
+  local src=$1 which=${2:-enabled} f
+  for f in "$src"/tenants/*/metadata.json; do
+    [ -e "$f" ] || continue
+    case $which in
+      all) ;;
+      enabled) [ "$(jq -r '.enabled // true' "$f")" = true ] || continue ;;
+      disabled) [ "$(jq -r '.enabled // true' "$f")" = false ] || continue ;;
+    esac
+    basename "$(dirname "$f")"
+  done
+}
+
+# slice_of ID -> tenants-<escaped id>.slice ('-' would mean nesting in a slice name, so it
+# is escaped the way systemd-escape does it: acme-prod -> tenants-acme\x2dprod.slice).
+slice_of() { echo "tenants-$(systemd-escape "$1").slice"; }
+
+# expected_limits METADATA_JSON -> "Property=value" lines, values in the form
+# `systemctl show` prints (bytes for sizes, microseconds for the CPU quota).
+# Only the limits the tenant declares are listed.
+expected_limits() {
+  jq -r '
+    def bytes: if type == "number" then .
+      else (capture("^(?<n>[0-9.]+)(?<u>[KMGTkmgt]?)$") // error("bad size \(.)")) as $m
+        | ($m.n | tonumber) * ({"": 1, "K": 1024, "M": 1048576, "G": 1073741824,
+                               "T": 1099511627776}[$m.u | ascii_upcase]) | floor end;
+    .resources // {} |
+    (if .memoryMax  then "MemoryMax=\(.memoryMax | bytes)"   else empty end),
+    (if .memoryHigh then "MemoryHigh=\(.memoryHigh | bytes)" else empty end),
+    (if .cpuQuota   then "CPUQuotaPerSecUSec=\(.cpuQuota | rtrimstr("%") | tonumber * 10000 | floor)"
+                    else empty end),
+    (if .cpuWeight  then "CPUWeight=\(.cpuWeight)" else empty end),
+    (if .ioWeight   then "IOWeight=\(.ioWeight)"   else empty end),
+    (if .tasksMax   then "TasksMax=\(.tasksMax)"   else empty end)
+  ' "$1"
+}
