@@ -34,9 +34,6 @@ expect_prop() { expect_eq "$1 $2" "$(unit_prop "$1" "$2")" "$3"; }
 
 expect_active() { expect_prop "$1" ActiveState active; }
 
-# A unit that does not exist (any more): systemd reports LoadState=not-found.
-expect_gone() { expect_prop "$1" LoadState not-found; }
-
 # wait_for SECONDS DESCRIPTION COMMAND... : poll until COMMAND succeeds (inside the guest).
 wait_for() {
   local secs=$1 what=$2; shift 2
@@ -77,4 +74,35 @@ timespan_usec() {
       us += v * f
     }
     printf "%d\n", us + 0.5 }'
+}
+
+# The boot settled in "running" (lab/run waited for it: LAB_SYSTEM_STATE).
+expect_running() {
+  [ "$LAB_SYSTEM_STATE" = running ] && { echo "check: is-system-running = running"; return; }
+  in_guest systemctl list-units --failed --no-pager
+  fail "is-system-running is '$LAB_SYSTEM_STATE', expected running (failed: $(in_guest \
+    systemctl list-units --failed --plain --no-legend | awk '{print $1}' | xargs))"
+}
+
+# expect_limits UNIT FILE: FILE has "Property=value" lines as `systemctl show` prints them,
+# except CPUQuotaPerSecUSec in microseconds.
+expect_limits() {
+  local unit=$1 prop want have
+  while IFS='=' read -r prop want; do
+    [ -n "$prop" ] || continue
+    have=$(unit_prop "$unit" "$prop")
+    [ "$prop" = CPUQuotaPerSecUSec ] && have=$(timespan_usec "$have")
+    expect_eq "$unit $prop" "$have" "$want"
+  done < "$2"
+}
+
+# expect_unloaded UNIT: not loaded any more, or at most a not-found leftover that is inactive
+# (`systemctl show` would load a template instance again, so ask list-units).
+expect_unloaded() {
+  local line
+  line=$(in_guest systemctl list-units --all --plain --no-legend --no-pager "$1")
+  echo "check: $1 gone: '${line}'"
+  [ -z "$line" ] && return
+  set -- "$1" $line
+  [ "$3" = not-found ] && [ "$4" = inactive ] || fail "$1 is still loaded: $(echo "${@:2}")"
 }

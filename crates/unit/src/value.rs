@@ -230,7 +230,7 @@ fn check_line(what: &'static str, text: &str) -> Result<(), ValueError> {
 }
 
 pub(crate) fn check_no_control(text: &str, what: &'static str) -> Result<(), ValueError> {
-    match text.chars().find(|c| c.is_control()) {
+    match text.chars().find(char::is_ascii_control) {
         Some(ch) => Err(ValueError::Control { what, ch }),
         None => Ok(()),
     }

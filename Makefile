@@ -1,0 +1,39 @@
+# BitBuilder Hypervisor: build and install.
+#   make                      build (release)
+#   make install DESTDIR=DIR  install into DIR (a root tree), as a package would
+#   make test                 the whole test suite (what .ci/run runs)
+#   make bless                re-bless golden trees and the checked-in schema
+
+PREFIX        ?= /usr
+BINDIR        ?= $(PREFIX)/bin
+UNITDIR       ?= $(PREFIX)/lib/systemd/system
+GENERATORDIR  ?= $(PREFIX)/lib/systemd/system-generators
+CARGO         ?= cargo
+TARGET_DIR    ?= target
+RELEASE       := $(TARGET_DIR)/release
+
+UNITS := tenants.slice tenants.target tenant@.service tenant-infra@.service \
+         tenant-network@.service tenant-vm@.service
+
+.PHONY: all build install test bless schema
+
+all: build
+
+build:
+	$(CARGO) build --release --locked --bin bbhv --bin tenant-generator
+
+install: build
+	install -Dm0755 $(RELEASE)/bbhv $(DESTDIR)$(BINDIR)/bbhv
+	install -Dm0755 $(RELEASE)/tenant-generator $(DESTDIR)$(GENERATORDIR)/tenant-generator
+	install -d $(DESTDIR)$(UNITDIR)/multi-user.target.wants
+	for u in $(UNITS); do install -m0644 "units/$$u" "$(DESTDIR)$(UNITDIR)/$$u"; done
+	ln -sfn ../tenants.target $(DESTDIR)$(UNITDIR)/multi-user.target.wants/tenants.target
+
+test:
+	.ci/run
+
+schema:
+	$(CARGO) run --quiet --bin bbhv -- schema > schema/metadata.schema.json
+
+bless: schema
+	BLESS=1 $(CARGO) test --quiet -p bbhv --test golden

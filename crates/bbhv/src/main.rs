@@ -1,0 +1,56 @@
+//! `bbhv`: the BitBuilder Hypervisor command line. One module per verb.
+
+mod render;
+mod schema;
+mod tenant;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "bbhv", version, about = "BitBuilder Hypervisor: tenants from git, run by systemd")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a tenant repository: every tenant, and the fleet as a whole.
+    /// Exit 0 when valid, 1 when not.
+    Validate(validate::Args),
+    /// Render a repository exactly as tenant-generator would.
+    Render(render::Args),
+    /// Print the JSON Schema of metadata.json (schema/metadata.schema.json).
+    Schema(schema::Args),
+    /// Hooks run by the tenant units (tenant@, tenant-infra@, tenant-vm@).
+    #[command(subcommand)]
+    Tenant(tenant::Command),
+}
+
+/// Where the units find the applied checkout (tests point it elsewhere).
+pub(crate) fn current_path() -> PathBuf {
+    std::env::var_os("BITBUILDER_CURRENT")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(bbhv_render::CURRENT), PathBuf::from)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Render(args) => render::run(args),
+        Command::Schema(args) => schema::run(args),
+        Command::Tenant(command) => tenant::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("bbhv: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The generator's work, shared by `tenant-generator` and `bbhv render` so
+//! both write exactly the same tree: read the checkout, check every tenant
+//! and the fleet, render the good ones, report the bad ones.
+
+mod lock;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+use bbhv_render::{Entry, Facts};
+use bbhv_spec::{Diagnostic, Tenant, check_fleet};
+use serde::Serialize;
+
+pub use lock::SharedLock;
+pub use write::{write_entries, write_file_atomically};
+
+/// The generator's name, in provenance headers and logs.
+pub const GENERATOR: &str = "tenant-generator";
+
+/// The machine-readable outcome, written to `<run dir>/generator-report.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub generator: &'static str,
+    pub version: &'static str,
+    /// The checkout that was read (resolved), or `None` when `current` was missing.
+    pub current: Option<String>,
+    pub commit: Option<String>,
+    /// `generated`, or `waiting-for-current` when the re-run unit was written.
+    pub state: &'static str,
+    pub tenants: Vec<TenantReport>,
+    /// Problems that are not any one tenant's (the repository could not be read).
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantReport {
+    pub id: String,
+    pub file: String,
+    /// `generated`, `disabled` (rendered, not started) or `failed` (skipped).
+    pub status: &'static str,
+    pub errors: Vec<Diagnostic>,
+}
+
+impl Report {
+    pub fn failed(&self) -> impl Iterator<Item = &TenantReport> {
+        self.tenants.iter().filter(|t| t.status == "failed")
+    }
+
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty() || self.failed().next().is_some()
+    }
+}
+
+/// Everything read and checked, ready to render tenant by tenant (rendering
+/// 10,000 tenants one at a time keeps memory flat).
+#[derive(Debug)]
+pub struct Plan {
+    pub facts: Facts,
+    pub tenants: Vec<Tenant>,
+    pub report: Report,
+}
+
+/// Where the checkout is: `current` resolved to its generation directory.
+#[derive(Debug, Clone)]
+pub struct Checkout {
+    pub root: PathBuf,
+    pub commit: Option<String>,
+}
+
+impl Checkout {
+    /// Resolves `path` (normally the `current` symlink) once, so a flip
+    /// during the run cannot mix two generations. `None` when it does not
+    /// exist (yet): /var not mounted, or nothing applied.
+    pub fn resolve(path: &Path) -> Option<Checkout> {
+        let root = std::fs::canonicalize(path).ok()?;
+        if !root.is_dir() {
+            return None;
+        }
+        let commit = commit_of_generation(&root);
+        Some(Checkout { root, commit })
+    }
+}
+
+/// A generation directory is `<seq>-<sha>`; anything else has no known commit.
+fn commit_of_generation(root: &Path) -> Option<String> {
+    let name = root.file_name()?.to_str()?;
+    let (seq, sha) = name.split_once('-')?;
+    let hex = |s: &str| s.len() >= 7 && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (seq.bytes().all(|b| b.is_ascii_digit()) && !seq.is_empty() && hex(sha)).then(|| sha.to_owned())
+}
+
+/// Reads and checks the whole checkout. Per-tenant problems go to the
+/// report; only the good tenants are in the plan.
+pub fn plan(checkout: &Checkout) -> Plan {
+    let facts = Facts {
+        generator: GENERATOR,
+        source_root: checkout.root.to_string_lossy().into_owned(),
+        commit: checkout.commit.clone(),
+    };
+    let mut report = Report {
+        generator: GENERATOR,
+        version: env!("CARGO_PKG_VERSION"),
+        current: Some(facts.source_root.clone()),
+        commit: checkout.commit.clone(),
+        state: "generated",
+        tenants: Vec::new(),
+        errors: Vec::new(),
+    };
+    let sources = match bbhv_repo::read_tenants(&checkout.root) {
+        Ok(sources) => sources,
+        Err(e) => {
+            report.errors.push(e.to_string());
+            return Plan { facts, tenants: Vec::new(), report };
+        }
+    };
+
+    let mut tenants = Vec::new();
+    for source in sources {
+        let parsed = source.text.map_err(|d| vec![d]).and_then(|text| Tenant::parse(&source.file, &source.dir_name, text));
+        match parsed {
+            Ok(tenant) => tenants.push(tenant),
+            Err(errors) => report.tenants.push(TenantReport {
+                id: source.dir_name,
+                file: source.file,
+                status: "failed",
+                errors,
+            }),
+        }
+    }
+
+    // Conflicts between tenants: the later claimer fails, the others go on.
+    let mut conflicts: Vec<Vec<Diagnostic>> = vec![Vec::new(); tenants.len()];
+    for (index, diagnostic) in check_fleet(&tenants) {
+        conflicts[index].push(diagnostic);
+    }
+    let mut good = Vec::with_capacity(tenants.len());
+    for (tenant, errors) in tenants.into_iter().zip(conflicts) {
+        let status = match (errors.is_empty(), tenant.metadata.enabled) {
+            (false, _) => "failed",
+            (true, true) => "generated",
+            (true, false) => "disabled",
+        };
+        report.tenants.push(TenantReport { id: tenant.id.to_string(), file: tenant.file.clone(), status, errors: errors.clone() });
+        if errors.is_empty() {
+            good.push(tenant);
+        }
+    }
+    report.tenants.sort_by(|a, b| a.id.cmp(&b.id));
+    Plan { facts, tenants: good, report }
+}
+
+impl Plan {
+    /// Renders each good tenant and hands its entries to `sink`. A tenant
+    /// that fails to render is moved to the failed ones in the report.
+    pub fn render_each(&mut self, mut sink: impl FnMut(&[Entry]) -> std::io::Result<()>) -> std::io::Result<()> {
+        for tenant in &self.tenants {
+            match bbhv_render::render_tenant(tenant, &self.facts) {
+                Ok(entries) => sink(&entries)?,
+                Err(e) => {
+                    if let Some(t) = self.report.tenants.iter_mut().find(|t| t.id == tenant.id.as_str()) {
+                        t.status = "failed";
+                        t.errors.push(Diagnostic {
+                            file: tenant.file.clone(),
+                            line: 0,
+                            column: 0,
+                            path: String::new(),
+                            message: e.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The report when `current` does not exist: no tenants, a re-run pending.
+pub fn waiting_report() -> Report {
+    Report {
+        generator: GENERATOR,
+        version: env!("CARGO_PKG_VERSION"),
+        current: None,
+        commit: None,
+        state: "waiting-for-current",
+        tenants: Vec::new(),
+        errors: Vec::new(),
+    }
+}

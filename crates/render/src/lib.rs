@@ -1,0 +1,167 @@
+//! Rendering is a pure function: `(validated tenant, host facts) -> files and
+//! symlinks`. It is what `tenant-generator` writes, what `bbhv render`
+//! prints and what the golden tests compare. No I/O here.
+
+use std::path::PathBuf;
+
+use bbhv_spec::Tenant;
+use bbhv_spec::names::{Template, TenantId};
+use bbhv_unit::{Syntax, UnitFile, Value, ValueError};
+
+/// Where the static units are installed (the target of `.wants` symlinks).
+pub const SYSTEM_UNIT_DIR: &str = "/usr/lib/systemd/system";
+/// The unit that re-runs the generators when `current` was missing.
+pub const RERUN_UNIT: &str = "bitbuilder-generator-rerun.service";
+/// The applied checkout the generators read (fixed path).
+pub const CURRENT: &str = "/var/lib/bitbuilder/current";
+
+/// What rendering needs to know about the host and the checkout.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// Which program renders (`tenant-generator`), for the provenance header.
+    pub generator: &'static str,
+    /// The checkout as an absolute path (the resolved generation), for `SourcePath=`.
+    pub source_root: String,
+    /// The commit the checkout is, when known.
+    pub commit: Option<String>,
+}
+
+/// One entry of the rendered tree, relative to the output directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    File { path: PathBuf, content: String },
+    Symlink { path: PathBuf, target: PathBuf },
+}
+
+impl Entry {
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Entry::File { path, .. } | Entry::Symlink { path, .. } => path,
+        }
+    }
+}
+
+/// A value that could not be written. Validation makes this unreachable for
+/// tenants that passed it; it stays an error, never a panic.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {key}: {source}")]
+pub struct RenderError {
+    pub file: String,
+    pub key: &'static str,
+    #[source]
+    pub source: ValueError,
+}
+
+/// Renders one tenant: its slice, the drop-ins that put its units into the
+/// slice, and (when enabled) the `.wants` symlink that starts it with
+/// `tenants.target`.
+pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Result<Vec<Entry>, RenderError> {
+    let id = &tenant.id;
+    let m = &tenant.metadata;
+    let source = format!("{}/{}", facts.source_root, tenant.file);
+    let fail = |key: &'static str| move |source: ValueError| RenderError { file: tenant.file.clone(), key, source };
+    let mut entries = Vec::new();
+
+    // tenants-<id>.slice: the tenant's share of the host.
+    let mut slice = provenance(facts, &source).map_err(fail("comment"))?;
+    let description = if m.description.is_empty() {
+        format!("Slice of tenant {id}")
+    } else {
+        format!("Slice of tenant {id}: {}", m.description)
+    };
+    slice
+        .section("Unit")
+        .set("Description", Value::text(&description).map_err(fail("Description"))?)
+        .set("SourcePath", Value::path(&source).map_err(fail("SourcePath"))?)
+        .set("Before", Value::literal("slices.target").map_err(fail("Before"))?);
+    slice.section("Slice");
+    let r = &m.resources;
+    if let Some(quota) = &r.cpu_quota {
+        let percent = quota.trim_end_matches('%').parse::<u64>().map_err(|_| fail("CPUQuota")(ValueError::Empty { what: "CPUQuota" }))?;
+        slice.set("CPUQuota", Value::percent(percent));
+    }
+    if let Some(weight) = r.cpu_weight {
+        slice.set("CPUWeight", Value::number(weight));
+    }
+    if let Some(max) = &r.memory_max {
+        slice.set("MemoryMax", Value::literal(max.as_str()).map_err(fail("MemoryMax"))?);
+    }
+    if let Some(high) = &r.memory_high {
+        slice.set("MemoryHigh", Value::literal(high.as_str()).map_err(fail("MemoryHigh"))?);
+    }
+    if let Some(weight) = r.io_weight {
+        slice.set("IOWeight", Value::number(weight));
+    }
+    if let Some(tasks) = r.tasks_max {
+        slice.set("TasksMax", Value::number(tasks));
+    }
+    entries.push(Entry::File { path: id.slice().into(), content: slice.render() });
+
+    // A drop-in per template instance: into the tenant's slice, with provenance.
+    for template in Template::ALL {
+        let mut dropin = provenance(facts, &source).map_err(fail("comment"))?;
+        dropin.section("Unit").set("SourcePath", Value::path(&source).map_err(fail("SourcePath"))?);
+        if template == Template::Tenant && !m.description.is_empty() {
+            let text = format!("Tenant {id}: {}", m.description);
+            dropin.set("Description", Value::text(&text).map_err(fail("Description"))?);
+        }
+        dropin.section("Service").set("Slice", Value::literal(id.slice()).map_err(fail("Slice"))?);
+        entries.push(Entry::File {
+            path: PathBuf::from(format!("{}.d", id.instance(template))).join("50-bitbuilder.conf"),
+            content: dropin.render(),
+        });
+    }
+
+    if m.enabled {
+        entries.push(wants("tenants.target", id, Template::Tenant));
+    }
+    Ok(entries)
+}
+
+/// The unit that re-runs the generators once `/var` is mounted, rendered
+/// when `current` did not exist at generator time (a separate /var).
+pub fn render_rerun(generator: &'static str) -> Vec<Entry> {
+    let mut unit = UnitFile::new(Syntax::Unit);
+    let header = [
+        &format!("Automatically generated by {generator}"),
+        &format!("{CURRENT} did not exist when the generators ran (/var not mounted yet?):"),
+        "once local file systems are mounted, run them again and start the tenants.",
+    ];
+    for line in header {
+        unit.comment(line).expect("constant comment");
+    }
+    let lit = |s: &str| Value::literal(s).expect("constant literal");
+    unit.section("Unit")
+        .set("Description", Value::text("Re-run tenant-generator once /var/lib/bitbuilder is mounted").expect("constant"))
+        .set("After", lit("local-fs.target"))
+        .set("RequiresMountsFor", Value::path("/var/lib/bitbuilder").expect("constant"))
+        .set("ConditionPathExists", Value::path(CURRENT).expect("constant"));
+    unit.section("Service")
+        .set("Type", lit("oneshot"))
+        .set("ExecStart", Value::command(&["/usr/bin/systemctl", "daemon-reload"]).expect("constant"))
+        .set("ExecStart", Value::command(&["/usr/bin/systemctl", "start", "--no-block", "tenants.target"]).expect("constant"));
+    vec![
+        Entry::File { path: RERUN_UNIT.into(), content: unit.render() },
+        Entry::Symlink {
+            path: PathBuf::from("multi-user.target.wants").join(RERUN_UNIT),
+            target: PathBuf::from(format!("../{RERUN_UNIT}")),
+        },
+    ]
+}
+
+fn provenance(facts: &Facts, source: &str) -> Result<UnitFile, ValueError> {
+    let mut file = UnitFile::new(Syntax::Unit);
+    file.comment(&format!("Automatically generated by {}", facts.generator))?;
+    file.comment(&format!("Source: {source}"))?;
+    file.comment(&format!("Commit: {}", facts.commit.as_deref().unwrap_or("unknown (not an applied generation)")))?;
+    Ok(file)
+}
+
+/// `<target>.wants/<instance>` → the template in the system unit directory:
+/// what `systemctl enable` would create, which generated units cannot use.
+fn wants(target: &str, id: &TenantId, template: Template) -> Entry {
+    Entry::Symlink {
+        path: PathBuf::from(format!("{target}.wants")).join(id.instance(template)),
+        target: PathBuf::from(SYSTEM_UNIT_DIR).join(template.file_name()),
+    }
+}

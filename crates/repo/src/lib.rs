@@ -1,0 +1,142 @@
+//! Reading a checkout of the tenant repository. The repository is hostile
+//! input: every tenant directory and `metadata.json` is opened relative to
+//! its parent with `O_NOFOLLOW`, so a symlink is an error for that tenant and
+//! nothing outside the checkout is ever read; sizes are bounded; a FIFO
+//! cannot block the reader. Problems are per tenant: one bad tenant never
+//! hides the others.
+
+use std::ffi::OsStr;
+use std::io::Read as _;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::{Path, PathBuf};
+
+use bbhv_spec::Diagnostic;
+use bbhv_spec::names::is_name;
+use rustix::fs::{Mode, OFlags, openat};
+
+/// The largest `metadata.json` read: 1 MiB (a real one is a few KiB).
+pub const MAX_METADATA_BYTES: u64 = 1 << 20;
+
+/// A repository-wide problem: without it no tenant can be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("{0}: cannot open the repository: {1}")]
+    Open(PathBuf, std::io::Error),
+    #[error("{0}/tenants: {1}")]
+    Tenants(PathBuf, String),
+}
+
+/// One tenant directory as found: its name and the text of its metadata, or
+/// why that could not be read.
+#[derive(Debug, Clone)]
+pub struct TenantSource {
+    /// The directory name (what the id must equal).
+    pub dir_name: String,
+    /// `tenants/<dir>/metadata.json`, relative to the repository root.
+    pub file: String,
+    pub text: Result<String, Diagnostic>,
+}
+
+/// Reads every `tenants/*/metadata.json` below `root`, sorted by directory
+/// name. `root` itself may be a symlink (it is `current`); nothing below it may.
+pub fn read_tenants(root: &Path) -> Result<Vec<TenantSource>, RepoError> {
+    let root_fd = open_dir(rustix::fs::CWD, root, OFlags::empty()).map_err(|e| RepoError::Open(root.into(), e))?;
+    let tenants_fd = match open_dir(&root_fd, Path::new("tenants"), OFlags::NOFOLLOW) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(RepoError::Tenants(root.into(), describe_open_error(&e, "directory"))),
+    };
+    let mut names = Vec::new();
+    let dir = rustix::fs::Dir::read_from(&tenants_fd).map_err(|e| RepoError::Tenants(root.into(), e.to_string()))?;
+    for entry in dir {
+        let entry = entry.map_err(|e| RepoError::Tenants(root.into(), e.to_string()))?;
+        let name = entry.file_name().to_bytes();
+        if name.starts_with(b".") {
+            continue; // ".", "..", ".gitkeep"
+        }
+        let mut file_type = entry.file_type();
+        if file_type == rustix::fs::FileType::Unknown {
+            // Some file systems do not fill in d_type: ask, without following.
+            file_type = rustix::fs::statat(&tenants_fd, entry.file_name(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                .map_or(file_type, |st| rustix::fs::FileType::from_raw_mode(st.st_mode));
+        }
+        names.push((name.to_vec(), file_type));
+    }
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let mut sources = Vec::new();
+    for (name, file_type) in names {
+        let shown = String::from_utf8_lossy(&name).into_owned();
+        let file = format!("tenants/{shown}/metadata.json");
+        let whole = |message: String| Diagnostic { file: file.clone(), line: 0, column: 0, path: String::new(), message };
+        use rustix::fs::FileType;
+        let text = match file_type {
+            // A README beside the tenants is not a tenant.
+            FileType::RegularFile => continue,
+            FileType::Symlink => Err(whole(format!(
+                "tenants/{shown} is a symlink; a tenant must be a real directory inside the repository"
+            ))),
+            _ if std::str::from_utf8(&name).map_or(true, |n| !is_name(n)) => Err(whole(format!(
+                "directory name {shown:?} is not a tenant id: a lowercase letter, then up to 30 lowercase letters, digits or dashes, not ending in a dash"
+            ))),
+            _ => read_metadata(&tenants_fd, OsStr::from_bytes(&name)).map_err(whole),
+        };
+        sources.push(TenantSource { dir_name: shown, file, text });
+    }
+    Ok(sources)
+}
+
+/// Reads one tenant's `tenants/<id>/metadata.json` below `root`, with the
+/// same refusals as [`read_tenants`].
+pub fn read_tenant(root: &Path, id: &str) -> Result<TenantSource, RepoError> {
+    let root_fd = open_dir(rustix::fs::CWD, root, OFlags::empty()).map_err(|e| RepoError::Open(root.into(), e))?;
+    let tenants_fd = open_dir(&root_fd, Path::new("tenants"), OFlags::NOFOLLOW)
+        .map_err(|e| RepoError::Tenants(root.into(), describe_open_error(&e, "directory")))?;
+    let file = format!("tenants/{id}/metadata.json");
+    let text = if is_name(id) {
+        read_metadata(&tenants_fd, OsStr::new(id))
+    } else {
+        Err(format!("{id:?} is not a tenant id"))
+    };
+    let text = text.map_err(|message| Diagnostic { file: file.clone(), line: 0, column: 0, path: String::new(), message });
+    Ok(TenantSource { dir_name: id.to_owned(), file, text })
+}
+
+/// Reads `<tenant>/metadata.json` below `tenants_fd`, refusing symlinks,
+/// non-regular files, huge files and non-UTF-8 text.
+fn read_metadata(tenants_fd: &OwnedFd, name: &OsStr) -> Result<String, String> {
+    let tenant_fd = open_dir(tenants_fd, Path::new(name), OFlags::NOFOLLOW)
+        .map_err(|e| format!("tenant directory: {}", describe_open_error(&e, "directory")))?;
+    let fd = openat(&tenant_fd, "metadata.json", OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| describe_open_error(&e.into(), "file"))?;
+    let stat = rustix::fs::fstat(&fd).map_err(|e| e.to_string())?;
+    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err("not a regular file".into());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::from(fd)
+        .take(MAX_METADATA_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_METADATA_BYTES {
+        return Err(format!("larger than {} KiB; a metadata file is at most that", MAX_METADATA_BYTES >> 10));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+}
+
+fn open_dir(at: impl std::os::fd::AsFd, path: &Path, extra: OFlags) -> std::io::Result<OwnedFd> {
+    Ok(openat(at, path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | extra, Mode::empty())?)
+}
+
+/// `ELOOP` from `O_NOFOLLOW` means "this is a symlink": say so.
+fn describe_open_error(e: &std::io::Error, what: &str) -> String {
+    match e.raw_os_error() {
+        Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
+            format!("is a symlink; a {what} in the repository may not be one")
+        }
+        Some(code) if code == rustix::io::Errno::NOTDIR.raw_os_error() => "is not a directory".into(),
+        Some(code) if code == rustix::io::Errno::NOENT.raw_os_error() => "does not exist".into(),
+        _ => e.to_string(),
+    }
+}

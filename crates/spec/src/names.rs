@@ -1,0 +1,163 @@
+//! Names derived from a tenant: units, machines, network interfaces. One
+//! place decides them, so the renderer and the cross-tenant checks agree.
+
+use std::fmt;
+
+/// A tenant id: `[a-z][a-z0-9-]{0,30}`, not ending in a dash. Only the
+/// parser and tests build one, so holding a `TenantId` means it is valid.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn new(id: &str) -> Option<TenantId> {
+        is_name(id).then(|| TenantId(id.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `tenants-<id>.slice`, with `-` escaped as `\x2d`: in a slice name a
+    /// dash means nesting, and `tenants-acme-prod.slice` would sit inside the
+    /// slice of a tenant called `acme`.
+    pub fn slice(&self) -> String {
+        format!("tenants-{}.slice", self.0.replace('-', "\\x2d"))
+    }
+
+    /// `tenant@<id>.service`, and likewise for the other per-tenant templates.
+    /// The instance is the id unescaped; templates use `%i` (not `%I`, which
+    /// would turn `-` into `/`).
+    pub fn instance(&self, template: Template) -> String {
+        format!("{}@{}.service", template.prefix(), self.0)
+    }
+
+    /// The machine name of a container or VM: `<tenant>-<name>`, at most 63
+    /// characters, a valid host name.
+    pub fn machine(&self, workload: &str) -> String {
+        format!("{}-{workload}", self.0)
+    }
+
+    /// `tenant-vm@<tenant>:<vm>.service`: `:` cannot occur in either name.
+    pub fn vm_unit(&self, vm: &str) -> String {
+        format!("tenant-vm@{}:{vm}.service", self.0)
+    }
+
+    /// A network interface name of at most 15 bytes (IFNAMSIZ - 1): `prefix`
+    /// and the id when they fit, else `prefix`, the first letters of the id, and
+    /// 4 hex digits of a hash of the whole id. The short form is stable; the
+    /// fleet check reports the rare collision instead of letting it happen.
+    pub fn interface(&self, prefix: InterfacePrefix) -> String {
+        let prefix = prefix.as_str();
+        let full = format!("{prefix}{}", self.0);
+        if full.len() <= IFNAME_MAX {
+            return full;
+        }
+        let keep = IFNAME_MAX - prefix.len() - 5;
+        let head = self.0[..keep].trim_end_matches('-');
+        format!("{prefix}{head}-{:04x}", fnv1a(self.0.as_bytes()) & 0xffff)
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The longest interface name the kernel takes.
+pub const IFNAME_MAX: usize = 15;
+
+/// The static per-tenant templates (fixed names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Template {
+    Tenant,
+    Infra,
+    Network,
+}
+
+impl Template {
+    pub const ALL: [Template; 3] = [Template::Tenant, Template::Infra, Template::Network];
+
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Template::Tenant => "tenant",
+            Template::Infra => "tenant-infra",
+            Template::Network => "tenant-network",
+        }
+    }
+
+    /// The template's own file name, `tenant@.service`.
+    pub fn file_name(self) -> String {
+        format!("{}@.service", self.prefix())
+    }
+}
+
+/// What a tenant's interface is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InterfacePrefix {
+    Bridge,
+    Vlan,
+    WireGuard,
+}
+
+impl InterfacePrefix {
+    pub const ALL: [InterfacePrefix; 3] = [InterfacePrefix::Bridge, InterfacePrefix::Vlan, InterfacePrefix::WireGuard];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            InterfacePrefix::Bridge => "bt-",
+            InterfacePrefix::Vlan => "vt-",
+            InterfacePrefix::WireGuard => "wt-",
+        }
+    }
+}
+
+/// `[a-z][a-z0-9-]{0,30}`, not ending in a dash (ids, container and VM names).
+pub fn is_name(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 31
+        && bytes[0].is_ascii_lowercase()
+        && bytes.iter().all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+/// 32-bit FNV-1a: tiny, stable across versions and platforms.
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |hash, &b| (hash ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slice_names_escape_dashes() {
+        let id = TenantId::new("acme-prod").unwrap();
+        assert_eq!(id.slice(), "tenants-acme\\x2dprod.slice");
+        assert_eq!(id.instance(Template::Tenant), "tenant@acme-prod.service");
+    }
+
+    #[test]
+    fn interface_names_fit_ifnamsiz() {
+        let short = TenantId::new("acme").unwrap();
+        assert_eq!(short.interface(InterfacePrefix::Bridge), "bt-acme");
+        let long = TenantId::new("a-very-long-tenant-name-indeed").unwrap();
+        let name = long.interface(InterfacePrefix::Bridge);
+        assert!(name.len() <= IFNAME_MAX, "{name}");
+        assert!(name.starts_with("bt-a-very"), "{name}");
+        assert_eq!(name, long.interface(InterfacePrefix::Bridge), "stable");
+        let other = TenantId::new("a-very-long-tenant-name-too").unwrap();
+        assert_ne!(name, other.interface(InterfacePrefix::Bridge));
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["a", "acme", "a-b", "a1", "abcdefghijabcdefghijabcdefghija"] {
+            assert!(is_name(ok), "{ok}");
+        }
+        for bad in ["", "A", "1a", "a-", "-a", "a_b", "a.b", "abcdefghijabcdefghijabcdefghijab", "a b", "é"] {
+            assert!(!is_name(bad), "{bad}");
+        }
+    }
+}

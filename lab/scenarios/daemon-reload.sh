@@ -1,0 +1,46 @@
+# Switching `current` to another checkout and reloading: the new tenant comes up, and the
+# removed tenant's units disappear once it is stopped.
+TIER=container
+DESCRIPTION="current switched + daemon-reload: new tenant up, removed tenant's units gone"
+
+NEW=lab-new
+
+prepare() {
+  tenant_ids "$EXAMPLE_REPO" enabled > "$LAB_DATA/enabled"
+  local removed; removed=$(head -1 "$LAB_DATA/enabled")
+  [ -n "$removed" ] || fail "the example repository has no enabled tenant"
+  echo "$removed" > "$LAB_DATA/removed"
+  # Generation 2: the first tenant leaves and $NEW arrives. $NEW takes over the leaving
+  # tenant's metadata (only its id changes), so VLANs and subnets stay unique.
+  repo_copy "$EXAMPLE_REPO" "$LAB_DATA/repo2"
+  mv "$LAB_DATA/repo2/tenants/$removed" "$LAB_DATA/repo2/tenants/$NEW"
+  jq --arg id "$NEW" '.id = $id' "$EXAMPLE_REPO/tenants/$removed/metadata.json" \
+    > "$LAB_DATA/repo2/tenants/$NEW/metadata.json"
+  apply_repo "$ROOT" "$EXAMPLE_REPO" > "$LAB_DATA/gen1"
+  add_generation "$ROOT" "$LAB_DATA/repo2" 2 > "$LAB_DATA/gen2"
+}
+
+check() {
+  local removed gen2 u
+  removed=$(cat "$LAB_DATA/removed") gen2=$(cat "$LAB_DATA/gen2")
+  for id in $(cat "$LAB_DATA/enabled"); do wait_active "tenant@$id.service"; done
+
+  log "switch current to $gen2, reload"
+  run ln -sfn "generations/$gen2" /var/lib/bitbuilder/current.lab-new || fail "ln failed"
+  run mv -T /var/lib/bitbuilder/current.lab-new /var/lib/bitbuilder/current || fail "mv failed"
+  run systemctl daemon-reload || fail "daemon-reload failed"
+  run systemctl start tenants.target || fail "systemctl start tenants.target failed"
+  wait_active "tenant@$NEW.service"
+  expect_active "$(slice_of "$NEW")"
+  expect_prop "tenant@$NEW.service" Slice "$(slice_of "$NEW")"
+  for id in $(grep -vx "$removed" "$LAB_DATA/enabled"); do expect_active "tenant@$id.service"; done
+
+  log "stop the removed tenant $removed"
+  run systemctl stop "tenant@$removed.service" || fail "systemctl stop tenant@$removed.service failed"
+  sleep 1
+  run systemctl list-units --all --no-pager "*$removed*" "*$(systemd-escape "$removed")*"
+  for u in "tenant@$removed.service" "tenant-infra@$removed.service" \
+           "tenant-network@$removed.service" "$(slice_of "$removed")"; do
+    expect_unloaded "$u"
+  done
+}
