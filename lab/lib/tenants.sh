@@ -14,7 +14,7 @@ repo_sha() {
   cp -a "$1/." "$tmp/"; rm -rf "$tmp/.git"
   (
     cd "$tmp" && git init -q && git add -A &&
-    GIT_AUTHOR_DATE=@0 GIT_COMMITTER_DATE=@0 git -c user.name=lab -c user.email=lab@localhost \
+    GIT_AUTHOR_DATE=2000-01-01T00:00:00Z GIT_COMMITTER_DATE=2000-01-01T00:00:00Z git -c user.name=lab -c user.email=lab@localhost \
       commit -q -m lab && git rev-parse HEAD
   )
   rm -rf "$tmp"
@@ -50,8 +50,8 @@ tenant_ids() {
     [ -e "$f" ] || continue
     case $which in
       all) ;;
-      enabled) [ "$(jq -r '.enabled // true' "$f")" = true ] || continue ;;
-      disabled) [ "$(jq -r '.enabled // true' "$f")" = false ] || continue ;;
+      enabled) [ "$(jq -r 'if has("enabled") then .enabled else true end' "$f")" = true ] || continue ;;
+      disabled) [ "$(jq -r 'if has("enabled") then .enabled else true end' "$f")" = false ] || continue ;;
     esac
     basename "$(dirname "$f")"
   done

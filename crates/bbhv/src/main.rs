@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "bbhv", version, about = "BitBuilder Hypervisor: tenants from git, run by systemd")]
+#[command(
+    name = "bbhv",
+    version,
+    about = "BitBuilder Hypervisor: tenants from git, run by systemd"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -26,7 +26,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut checkout = Checkout::resolve(&args.repo).with_context(|| format!("{}: no such directory", args.repo.display()))?;
+    let mut checkout = Checkout::resolve(&args.repo)
+        .with_context(|| format!("{}: no such directory", args.repo.display()))?;
     if let Some(commit) = args.commit {
         checkout.commit = Some(commit);
     }
@@ -48,7 +49,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("tenant {} skipped: {diagnostic}", tenant.id);
         }
     }
-    Ok(if plan.report.has_errors() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if plan.report.has_errors() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Quadlet's `--dryrun` format: `---path---`, then the content.
@@ -56,7 +61,9 @@ fn print_entries(out: &mut impl std::io::Write, entries: &[Entry]) -> std::io::R
     for entry in entries {
         match entry {
             Entry::File { path, content } => write!(out, "---{}---\n{content}\n", path.display())?,
-            Entry::Symlink { path, target } => writeln!(out, "---{}---\n-> {}\n", path.display(), target.display())?,
+            Entry::Symlink { path, target } => {
+                writeln!(out, "---{}---\n-> {}\n", path.display(), target.display())?
+            }
         }
     }
     Ok(())

@@ -18,11 +18,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         print!("{schema}");
         return Ok(ExitCode::SUCCESS);
     };
-    let on_disk = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let on_disk =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     if on_disk == schema {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("{} is stale: run `bbhv schema > {}`", file.display(), file.display());
+        eprintln!(
+            "{} is stale: run `bbhv schema > {}`",
+            file.display(),
+            file.display()
+        );
         Ok(ExitCode::FAILURE)
     }
 }

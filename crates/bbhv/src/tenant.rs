@@ -18,7 +18,7 @@ pub enum Command {
     /// Check tenant ID, then create its state directories under
     /// /var/lib/tenants/ID (tenant-infra@.service).
     Prepare { id: String },
-    /// Run VM `TENANT:VM` (tenant-vm@.service): not available yet.
+    /// Run VM `TENANT_VM` (tenant-vm@.service): not available yet.
     Vm { instance: String },
 }
 
@@ -30,7 +30,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Prepare { id } => {
             let (tenant, _) = load(&id)?;
-            let root = std::env::var_os("BITBUILDER_TENANTS_DIR").map_or_else(|| PathBuf::from("/var/lib/tenants"), PathBuf::from);
+            let root = std::env::var_os("BITBUILDER_TENANTS_DIR")
+                .map_or_else(|| PathBuf::from("/var/lib/tenants"), PathBuf::from);
             let state = root.join(tenant.id.as_str());
             // systemd/: the tenant's unit drop-ins; upper/, work/: its overlay.
             for dir in ["", "systemd", "upper", "work"] {
@@ -55,16 +56,26 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 
 fn load(id: &str) -> anyhow::Result<(Tenant, Option<String>)> {
     let current = crate::current_path();
-    let checkout = Checkout::resolve(&current).with_context(|| format!("{}: no applied checkout", current.display()))?;
+    let checkout = Checkout::resolve(&current)
+        .with_context(|| format!("{}: no applied checkout", current.display()))?;
     let source = bbhv_repo::read_tenant(&checkout.root, id)?;
-    let text = source.text.map_err(|d| anyhow::anyhow!("tenant {id} is not declared in {}: {d}", checkout.root.display()))?;
+    let text = source.text.map_err(|d| {
+        anyhow::anyhow!(
+            "tenant {id} is not declared in {}: {d}",
+            checkout.root.display()
+        )
+    })?;
     match Tenant::parse(&source.file, &source.dir_name, text) {
         Ok(tenant) => Ok((tenant, checkout.commit)),
         Err(diagnostics) => {
             for d in &diagnostics {
                 eprintln!("{d}");
             }
-            bail!("tenant {id} is invalid in {} ({} problems)", checkout.root.display(), diagnostics.len())
+            bail!(
+                "tenant {id} is invalid in {} ({} problems)",
+                checkout.root.display(),
+                diagnostics.len()
+            )
         }
     }
 }
@@ -72,7 +83,11 @@ fn load(id: &str) -> anyhow::Result<(Tenant, Option<String>)> {
 fn summary(tenant: &Tenant, commit: Option<&str>) -> String {
     let m = &tenant.metadata;
     let mut parts = vec![format!("slice {}", tenant.id.slice())];
-    parts.push(format!("{} containers, {} VMs", m.containers.len(), m.vms.len()));
+    parts.push(format!(
+        "{} containers, {} VMs",
+        m.containers.len(),
+        m.vms.len()
+    ));
     if let Some(net) = &m.network {
         let mut n = String::from("network");
         if let Some(vlan) = net.vlan {

@@ -16,7 +16,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let checkout = Checkout::resolve(&args.repo).with_context(|| format!("{}: no such directory", args.repo.display()))?;
+    let checkout = Checkout::resolve(&args.repo)
+        .with_context(|| format!("{}: no such directory", args.repo.display()))?;
     let mut plan = plan(&checkout);
     // Rendering is part of validation: a value the writer refuses is an error too.
     plan.render_each(|_| Ok(()))?;
@@ -41,5 +42,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             failed
         );
     }
-    Ok(if report.has_errors() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if report.has_errors() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -110,13 +110,20 @@ pub fn plan(checkout: &Checkout) -> Plan {
         Ok(sources) => sources,
         Err(e) => {
             report.errors.push(e.to_string());
-            return Plan { facts, tenants: Vec::new(), report };
+            return Plan {
+                facts,
+                tenants: Vec::new(),
+                report,
+            };
         }
     };
 
     let mut tenants = Vec::new();
     for source in sources {
-        let parsed = source.text.map_err(|d| vec![d]).and_then(|text| Tenant::parse(&source.file, &source.dir_name, text));
+        let parsed = source
+            .text
+            .map_err(|d| vec![d])
+            .and_then(|text| Tenant::parse(&source.file, &source.dir_name, text));
         match parsed {
             Ok(tenant) => tenants.push(tenant),
             Err(errors) => report.tenants.push(TenantReport {
@@ -140,24 +147,41 @@ pub fn plan(checkout: &Checkout) -> Plan {
             (true, true) => "generated",
             (true, false) => "disabled",
         };
-        report.tenants.push(TenantReport { id: tenant.id.to_string(), file: tenant.file.clone(), status, errors: errors.clone() });
+        report.tenants.push(TenantReport {
+            id: tenant.id.to_string(),
+            file: tenant.file.clone(),
+            status,
+            errors: errors.clone(),
+        });
         if errors.is_empty() {
             good.push(tenant);
         }
     }
     report.tenants.sort_by(|a, b| a.id.cmp(&b.id));
-    Plan { facts, tenants: good, report }
+    Plan {
+        facts,
+        tenants: good,
+        report,
+    }
 }
 
 impl Plan {
     /// Renders each good tenant and hands its entries to `sink`. A tenant
     /// that fails to render is moved to the failed ones in the report.
-    pub fn render_each(&mut self, mut sink: impl FnMut(&[Entry]) -> std::io::Result<()>) -> std::io::Result<()> {
+    pub fn render_each(
+        &mut self,
+        mut sink: impl FnMut(&[Entry]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
         for tenant in &self.tenants {
             match bbhv_render::render_tenant(tenant, &self.facts) {
                 Ok(entries) => sink(&entries)?,
                 Err(e) => {
-                    if let Some(t) = self.report.tenants.iter_mut().find(|t| t.id == tenant.id.as_str()) {
+                    if let Some(t) = self
+                        .report
+                        .tenants
+                        .iter_mut()
+                        .find(|t| t.id == tenant.id.as_str())
+                    {
                         t.status = "failed";
                         t.errors.push(Diagnostic {
                             file: tenant.file.clone(),

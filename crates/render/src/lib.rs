@@ -59,7 +59,13 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Result<Vec<Entry>, Rende
     let id = &tenant.id;
     let m = &tenant.metadata;
     let source = format!("{}/{}", facts.source_root, tenant.file);
-    let fail = |key: &'static str| move |source: ValueError| RenderError { file: tenant.file.clone(), key, source };
+    let fail = |key: &'static str| {
+        move |source: ValueError| RenderError {
+            file: tenant.file.clone(),
+            key,
+            source,
+        }
+    };
     let mut entries = Vec::new();
 
     // tenants-<id>.slice: the tenant's share of the host.
@@ -71,23 +77,41 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Result<Vec<Entry>, Rende
     };
     slice
         .section("Unit")
-        .set("Description", Value::text(&description).map_err(fail("Description"))?)
-        .set("SourcePath", Value::path(&source).map_err(fail("SourcePath"))?)
-        .set("Before", Value::literal("slices.target").map_err(fail("Before"))?);
+        .set(
+            "Description",
+            Value::text(&description).map_err(fail("Description"))?,
+        )
+        .set(
+            "SourcePath",
+            Value::path(&source).map_err(fail("SourcePath"))?,
+        )
+        .set(
+            "Before",
+            Value::literal("slices.target").map_err(fail("Before"))?,
+        );
     slice.section("Slice");
     let r = &m.resources;
     if let Some(quota) = &r.cpu_quota {
-        let percent = quota.trim_end_matches('%').parse::<u64>().map_err(|_| fail("CPUQuota")(ValueError::Empty { what: "CPUQuota" }))?;
+        let percent = quota
+            .trim_end_matches('%')
+            .parse::<u64>()
+            .map_err(|_| fail("CPUQuota")(ValueError::Empty { what: "CPUQuota" }))?;
         slice.set("CPUQuota", Value::percent(percent));
     }
     if let Some(weight) = r.cpu_weight {
         slice.set("CPUWeight", Value::number(weight));
     }
     if let Some(max) = &r.memory_max {
-        slice.set("MemoryMax", Value::literal(max.as_str()).map_err(fail("MemoryMax"))?);
+        slice.set(
+            "MemoryMax",
+            Value::literal(max.as_str()).map_err(fail("MemoryMax"))?,
+        );
     }
     if let Some(high) = &r.memory_high {
-        slice.set("MemoryHigh", Value::literal(high.as_str()).map_err(fail("MemoryHigh"))?);
+        slice.set(
+            "MemoryHigh",
+            Value::literal(high.as_str()).map_err(fail("MemoryHigh"))?,
+        );
     }
     if let Some(weight) = r.io_weight {
         slice.set("IOWeight", Value::number(weight));
@@ -95,17 +119,28 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Result<Vec<Entry>, Rende
     if let Some(tasks) = r.tasks_max {
         slice.set("TasksMax", Value::number(tasks));
     }
-    entries.push(Entry::File { path: id.slice().into(), content: slice.render() });
+    entries.push(Entry::File {
+        path: id.slice().into(),
+        content: slice.render(),
+    });
 
     // A drop-in per template instance: into the tenant's slice, with provenance.
     for template in Template::ALL {
         let mut dropin = provenance(facts, &source).map_err(fail("comment"))?;
-        dropin.section("Unit").set("SourcePath", Value::path(&source).map_err(fail("SourcePath"))?);
+        dropin.section("Unit").set(
+            "SourcePath",
+            Value::path(&source).map_err(fail("SourcePath"))?,
+        );
         if template == Template::Tenant && !m.description.is_empty() {
             let text = format!("Tenant {id}: {}", m.description);
-            dropin.set("Description", Value::text(&text).map_err(fail("Description"))?);
+            dropin.set(
+                "Description",
+                Value::text(&text).map_err(fail("Description"))?,
+            );
         }
-        dropin.section("Service").set("Slice", Value::literal(id.slice()).map_err(fail("Slice"))?);
+        dropin
+            .section("Service")
+            .set("Slice", Value::literal(id.slice()).map_err(fail("Slice"))?);
         entries.push(Entry::File {
             path: PathBuf::from(format!("{}.d", id.instance(template))).join("50-bitbuilder.conf"),
             content: dropin.render(),
@@ -132,16 +167,41 @@ pub fn render_rerun(generator: &'static str) -> Vec<Entry> {
     }
     let lit = |s: &str| Value::literal(s).expect("constant literal");
     unit.section("Unit")
-        .set("Description", Value::text("Re-run tenant-generator once /var/lib/bitbuilder is mounted").expect("constant"))
+        .set(
+            "Description",
+            Value::text("Re-run tenant-generator once /var/lib/bitbuilder is mounted")
+                .expect("constant"),
+        )
         .set("After", lit("local-fs.target"))
-        .set("RequiresMountsFor", Value::path("/var/lib/bitbuilder").expect("constant"))
-        .set("ConditionPathExists", Value::path(CURRENT).expect("constant"));
+        .set(
+            "RequiresMountsFor",
+            Value::path("/var/lib/bitbuilder").expect("constant"),
+        )
+        .set(
+            "ConditionPathExists",
+            Value::path(CURRENT).expect("constant"),
+        );
     unit.section("Service")
         .set("Type", lit("oneshot"))
-        .set("ExecStart", Value::command(&["/usr/bin/systemctl", "daemon-reload"]).expect("constant"))
-        .set("ExecStart", Value::command(&["/usr/bin/systemctl", "start", "--no-block", "tenants.target"]).expect("constant"));
+        .set(
+            "ExecStart",
+            Value::command(&["/usr/bin/systemctl", "daemon-reload"]).expect("constant"),
+        )
+        .set(
+            "ExecStart",
+            Value::command(&[
+                "/usr/bin/systemctl",
+                "start",
+                "--no-block",
+                "tenants.target",
+            ])
+            .expect("constant"),
+        );
     vec![
-        Entry::File { path: RERUN_UNIT.into(), content: unit.render() },
+        Entry::File {
+            path: RERUN_UNIT.into(),
+            content: unit.render(),
+        },
         Entry::Symlink {
             path: PathBuf::from("multi-user.target.wants").join(RERUN_UNIT),
             target: PathBuf::from(format!("../{RERUN_UNIT}")),
@@ -153,7 +213,13 @@ fn provenance(facts: &Facts, source: &str) -> Result<UnitFile, ValueError> {
     let mut file = UnitFile::new(Syntax::Unit);
     file.comment(&format!("Automatically generated by {}", facts.generator))?;
     file.comment(&format!("Source: {source}"))?;
-    file.comment(&format!("Commit: {}", facts.commit.as_deref().unwrap_or("unknown (not an applied generation)")))?;
+    file.comment(&format!(
+        "Commit: {}",
+        facts
+            .commit
+            .as_deref()
+            .unwrap_or("unknown (not an applied generation)")
+    ))?;
     Ok(file)
 }
 

@@ -41,14 +41,21 @@ pub struct TenantSource {
 /// Reads every `tenants/*/metadata.json` below `root`, sorted by directory
 /// name. `root` itself may be a symlink (it is `current`); nothing below it may.
 pub fn read_tenants(root: &Path) -> Result<Vec<TenantSource>, RepoError> {
-    let root_fd = open_dir(rustix::fs::CWD, root, OFlags::empty()).map_err(|e| RepoError::Open(root.into(), e))?;
+    let root_fd = open_dir(rustix::fs::CWD, root, OFlags::empty())
+        .map_err(|e| RepoError::Open(root.into(), e))?;
     let tenants_fd = match open_dir(&root_fd, Path::new("tenants"), OFlags::NOFOLLOW) {
         Ok(fd) => fd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(RepoError::Tenants(root.into(), describe_open_error(&e, "directory"))),
+        Err(e) => {
+            return Err(RepoError::Tenants(
+                root.into(),
+                describe_open_error(&e, "directory"),
+            ));
+        }
     };
     let mut names = Vec::new();
-    let dir = rustix::fs::Dir::read_from(&tenants_fd).map_err(|e| RepoError::Tenants(root.into(), e.to_string()))?;
+    let dir = rustix::fs::Dir::read_from(&tenants_fd)
+        .map_err(|e| RepoError::Tenants(root.into(), e.to_string()))?;
     for entry in dir {
         let entry = entry.map_err(|e| RepoError::Tenants(root.into(), e.to_string()))?;
         let name = entry.file_name().to_bytes();
@@ -58,8 +65,14 @@ pub fn read_tenants(root: &Path) -> Result<Vec<TenantSource>, RepoError> {
         let mut file_type = entry.file_type();
         if file_type == rustix::fs::FileType::Unknown {
             // Some file systems do not fill in d_type: ask, without following.
-            file_type = rustix::fs::statat(&tenants_fd, entry.file_name(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
-                .map_or(file_type, |st| rustix::fs::FileType::from_raw_mode(st.st_mode));
+            file_type = rustix::fs::statat(
+                &tenants_fd,
+                entry.file_name(),
+                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .map_or(file_type, |st| {
+                rustix::fs::FileType::from_raw_mode(st.st_mode)
+            });
         }
         names.push((name.to_vec(), file_type));
     }
@@ -69,7 +82,13 @@ pub fn read_tenants(root: &Path) -> Result<Vec<TenantSource>, RepoError> {
     for (name, file_type) in names {
         let shown = String::from_utf8_lossy(&name).into_owned();
         let file = format!("tenants/{shown}/metadata.json");
-        let whole = |message: String| Diagnostic { file: file.clone(), line: 0, column: 0, path: String::new(), message };
+        let whole = |message: String| Diagnostic {
+            file: file.clone(),
+            line: 0,
+            column: 0,
+            path: String::new(),
+            message,
+        };
         use rustix::fs::FileType;
         let text = match file_type {
             // A README beside the tenants is not a tenant.
@@ -82,7 +101,11 @@ pub fn read_tenants(root: &Path) -> Result<Vec<TenantSource>, RepoError> {
             ))),
             _ => read_metadata(&tenants_fd, OsStr::from_bytes(&name)).map_err(whole),
         };
-        sources.push(TenantSource { dir_name: shown, file, text });
+        sources.push(TenantSource {
+            dir_name: shown,
+            file,
+            text,
+        });
     }
     Ok(sources)
 }
@@ -90,7 +113,8 @@ pub fn read_tenants(root: &Path) -> Result<Vec<TenantSource>, RepoError> {
 /// Reads one tenant's `tenants/<id>/metadata.json` below `root`, with the
 /// same refusals as [`read_tenants`].
 pub fn read_tenant(root: &Path, id: &str) -> Result<TenantSource, RepoError> {
-    let root_fd = open_dir(rustix::fs::CWD, root, OFlags::empty()).map_err(|e| RepoError::Open(root.into(), e))?;
+    let root_fd = open_dir(rustix::fs::CWD, root, OFlags::empty())
+        .map_err(|e| RepoError::Open(root.into(), e))?;
     let tenants_fd = open_dir(&root_fd, Path::new("tenants"), OFlags::NOFOLLOW)
         .map_err(|e| RepoError::Tenants(root.into(), describe_open_error(&e, "directory")))?;
     let file = format!("tenants/{id}/metadata.json");
@@ -99,8 +123,18 @@ pub fn read_tenant(root: &Path, id: &str) -> Result<TenantSource, RepoError> {
     } else {
         Err(format!("{id:?} is not a tenant id"))
     };
-    let text = text.map_err(|message| Diagnostic { file: file.clone(), line: 0, column: 0, path: String::new(), message });
-    Ok(TenantSource { dir_name: id.to_owned(), file, text })
+    let text = text.map_err(|message| Diagnostic {
+        file: file.clone(),
+        line: 0,
+        column: 0,
+        path: String::new(),
+        message,
+    });
+    Ok(TenantSource {
+        dir_name: id.to_owned(),
+        file,
+        text,
+    })
 }
 
 /// Reads `<tenant>/metadata.json` below `tenants_fd`, refusing symlinks,
@@ -108,8 +142,13 @@ pub fn read_tenant(root: &Path, id: &str) -> Result<TenantSource, RepoError> {
 fn read_metadata(tenants_fd: &OwnedFd, name: &OsStr) -> Result<String, String> {
     let tenant_fd = open_dir(tenants_fd, Path::new(name), OFlags::NOFOLLOW)
         .map_err(|e| format!("tenant directory: {}", describe_open_error(&e, "directory")))?;
-    let fd = openat(&tenant_fd, "metadata.json", OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| describe_open_error(&e.into(), "file"))?;
+    let fd = openat(
+        &tenant_fd,
+        "metadata.json",
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| describe_open_error(&e.into(), "file"))?;
     let stat = rustix::fs::fstat(&fd).map_err(|e| e.to_string())?;
     if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
         return Err("not a regular file".into());
@@ -120,13 +159,26 @@ fn read_metadata(tenants_fd: &OwnedFd, name: &OsStr) -> Result<String, String> {
         .read_to_end(&mut bytes)
         .map_err(|e| e.to_string())?;
     if bytes.len() as u64 > MAX_METADATA_BYTES {
-        return Err(format!("larger than {} KiB; a metadata file is at most that", MAX_METADATA_BYTES >> 10));
+        return Err(format!(
+            "larger than {} KiB; a metadata file is at most that",
+            MAX_METADATA_BYTES >> 10
+        ));
     }
-    String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 fn open_dir(at: impl std::os::fd::AsFd, path: &Path, extra: OFlags) -> std::io::Result<OwnedFd> {
-    Ok(openat(at, path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | extra, Mode::empty())?)
+    Ok(openat(
+        at,
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | extra,
+        Mode::empty(),
+    )?)
 }
 
 /// `ELOOP` from `O_NOFOLLOW` means "this is a symlink": say so.
@@ -135,7 +187,9 @@ fn describe_open_error(e: &std::io::Error, what: &str) -> String {
         Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
             format!("is a symlink; a {what} in the repository may not be one")
         }
-        Some(code) if code == rustix::io::Errno::NOTDIR.raw_os_error() => "is not a directory".into(),
+        Some(code) if code == rustix::io::Errno::NOTDIR.raw_os_error() => {
+            "is not a directory".into()
+        }
         Some(code) if code == rustix::io::Errno::NOENT.raw_os_error() => "does not exist".into(),
         _ => e.to_string(),
     }

@@ -23,7 +23,12 @@ impl Tenant {
     pub fn parse(file: &str, dir_name: &str, text: String) -> Result<Tenant, Vec<Diagnostic>> {
         let metadata = parse_metadata(file, dir_name, &text)?;
         let id = TenantId::new(&metadata.id).expect("the schema checked the id");
-        Ok(Tenant { id, file: file.to_owned(), metadata, text })
+        Ok(Tenant {
+            id,
+            file: file.to_owned(),
+            metadata,
+            text,
+        })
     }
 
     fn diagnostic(&self, pointer: &str, message: String) -> Diagnostic {
@@ -43,10 +48,18 @@ impl Tenant {
 pub fn check_fleet(tenants: &[Tenant]) -> Vec<(usize, Diagnostic)> {
     let mut found = Vec::new();
     let mut claims: HashMap<(&'static str, String), usize> = HashMap::new();
-    let mut claim = |kind: &'static str, what: String, index: usize, pointer: String, found: &mut Vec<(usize, Diagnostic)>| {
+    let mut claim = |kind: &'static str,
+                     what: String,
+                     index: usize,
+                     pointer: String,
+                     found: &mut Vec<(usize, Diagnostic)>| {
         if let Some(&first) = claims.get(&(kind, what.clone())) {
             if first != index {
-                let message = format!("{kind} {what} is already used by tenant {:?} ({})", tenants[first].id.as_str(), tenants[first].file);
+                let message = format!(
+                    "{kind} {what} is already used by tenant {:?} ({})",
+                    tenants[first].id.as_str(),
+                    tenants[first].file
+                );
                 found.push((index, tenants[index].diagnostic(&pointer, message)));
             }
         } else {
@@ -58,27 +71,61 @@ pub fn check_fleet(tenants: &[Tenant]) -> Vec<(usize, Diagnostic)> {
         let m = &tenant.metadata;
         if let Some(net) = &m.network {
             if let Some(vlan) = net.vlan {
-                claim("VLAN", vlan.to_string(), i, "/network/vlan".into(), &mut found);
+                claim(
+                    "VLAN",
+                    vlan.to_string(),
+                    i,
+                    "/network/vlan".into(),
+                    &mut found,
+                );
             }
             if let Some(wg) = &net.wireguard {
-                claim("UDP port", wg.listen_port.to_string(), i, "/network/wireguard/listenPort".into(), &mut found);
+                claim(
+                    "UDP port",
+                    wg.listen_port.to_string(),
+                    i,
+                    "/network/wireguard/listenPort".into(),
+                    &mut found,
+                );
             }
         }
         for (name, container) in &m.containers {
             for (j, port) in container.ports.iter().enumerate() {
                 if let Ok(p) = parse_port(port) {
                     let kind = if p.udp { "UDP port" } else { "TCP port" };
-                    claim(kind, p.host.to_string(), i, format!("/containers/{name}/ports/{j}"), &mut found);
+                    claim(
+                        kind,
+                        p.host.to_string(),
+                        i,
+                        format!("/containers/{name}/ports/{j}"),
+                        &mut found,
+                    );
                 }
             }
         }
-        let workloads = m.containers.keys().map(|n| ("containers", n)).chain(m.vms.keys().map(|n| ("vms", n)));
+        let workloads = m
+            .containers
+            .keys()
+            .map(|n| ("containers", n))
+            .chain(m.vms.keys().map(|n| ("vms", n)));
         for (kind, name) in workloads {
-            claim("machine name", tenant.id.machine(name), i, format!("/{kind}/{name}"), &mut found);
+            claim(
+                "machine name",
+                tenant.id.machine(name),
+                i,
+                format!("/{kind}/{name}"),
+                &mut found,
+            );
         }
         if m.network.is_some() {
             for prefix in InterfacePrefix::ALL {
-                claim("interface name", tenant.id.interface(prefix), i, "/id".into(), &mut found);
+                claim(
+                    "interface name",
+                    tenant.id.interface(prefix),
+                    i,
+                    "/id".into(),
+                    &mut found,
+                );
             }
         }
     }
@@ -107,18 +154,29 @@ fn overlapping_subnets(
     pointer: &str,
     range: impl Fn(&Tenant) -> Option<(u128, u128)>,
 ) -> Vec<(usize, Diagnostic)> {
-    let mut ranges: Vec<(u128, u128, usize)> =
-        tenants.iter().enumerate().filter_map(|(i, t)| range(t).map(|(s, e)| (s, e, i))).collect();
+    let mut ranges: Vec<(u128, u128, usize)> = tenants
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| range(t).map(|(s, e)| (s, e, i)))
+        .collect();
     ranges.sort_unstable();
     let mut found = Vec::new();
     let mut widest: Option<(u128, usize)> = None; // (end, index) of the range reaching furthest so far
     for (start, end, index) in ranges {
         if let Some((reach, holder)) = widest {
             if start <= reach {
-                let (keep, drop) = if holder < index { (holder, index) } else { (index, holder) };
+                let (keep, drop) = if holder < index {
+                    (holder, index)
+                } else {
+                    (index, holder)
+                };
                 let value = |i: usize| {
                     let net = tenants[i].metadata.network.as_ref();
-                    let v = if pointer.ends_with("ipv4") { net.and_then(|n| n.ipv4.clone()) } else { net.and_then(|n| n.ipv6.clone()) };
+                    let v = if pointer.ends_with("ipv4") {
+                        net.and_then(|n| n.ipv4.clone())
+                    } else {
+                        net.and_then(|n| n.ipv6.clone())
+                    };
                     v.unwrap_or_default()
                 };
                 let message = format!(

@@ -13,4 +13,7 @@ pub use diag::Diagnostic;
 pub use fleet::{Tenant, check_fleet};
 pub use model::Metadata;
 pub use names::TenantId;
-pub use parse::{MAX_DEPTH, PortMapping, parse_ipv4_cidr, parse_ipv6_cidr, parse_metadata, parse_port, parse_size};
+pub use parse::{
+    MAX_DEPTH, PortMapping, parse_ipv4_cidr, parse_ipv6_cidr, parse_metadata, parse_port,
+    parse_size,
+};

@@ -26,7 +26,8 @@ pub const CREDENTIAL_PATTERN: &str = "^[A-Za-z0-9_.-]{1,64}$";
 /// A WireGuard public key: 32 bytes in base64.
 pub const WG_KEY_PATTERN: &str = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$";
 /// A WireGuard endpoint `host:port` (`[v6]:port` for IPv6).
-pub const ENDPOINT_PATTERN: &str = "^(?:[A-Za-z0-9.-]{1,253}|\\[[0-9A-Fa-f:.]{2,45}\\]):[0-9]{1,5}$";
+pub const ENDPOINT_PATTERN: &str =
+    "^(?:[A-Za-z0-9.-]{1,253}|\\[[0-9A-Fa-f:.]{2,45}\\]):[0-9]{1,5}$";
 
 /// One tenant of the fleet: `tenants/<id>/metadata.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -47,7 +47,10 @@ pub fn parse_metadata(file: &str, dir_name: &str, text: &str) -> Result<Metadata
     if problems.is_empty() {
         Ok(metadata)
     } else {
-        Err(problems.into_iter().map(|(path, message)| doc.at(&ast, &path, message)).collect())
+        Err(problems
+            .into_iter()
+            .map(|(path, message)| doc.at(&ast, &path, message))
+            .collect())
     }
 }
 
@@ -60,12 +63,22 @@ pub(crate) struct Document<'a> {
 
 impl<'a> Document<'a> {
     pub(crate) fn new(file: &'a str, text: &'a str) -> Self {
-        Document { file, text, lines: LineIndex::new(text) }
+        Document {
+            file,
+            text,
+            lines: LineIndex::new(text),
+        }
     }
 
     fn diagnostic(&self, offset: usize, path: &str, message: String) -> Diagnostic {
         let (line, column) = self.lines.position(offset);
-        Diagnostic { file: self.file.to_owned(), line, column, path: path.to_owned(), message }
+        Diagnostic {
+            file: self.file.to_owned(),
+            line,
+            column,
+            path: path.to_owned(),
+            message,
+        }
     }
 
     /// Strict JSON (RFC 8259): no comments, trailing commas or other JSON5.
@@ -85,9 +98,17 @@ impl<'a> Document<'a> {
         match jsonc_parser::parse_to_ast(self.text, &Default::default(), &options) {
             Ok(result) => match result.value {
                 Some(value) => Ok(value),
-                None => Err(vec![self.diagnostic(0, "", "the file is empty; expected a JSON object".into())]),
+                None => Err(vec![self.diagnostic(
+                    0,
+                    "",
+                    "the file is empty; expected a JSON object".into(),
+                )]),
             },
-            Err(e) => Err(vec![self.diagnostic(e.range().start, "", format!("invalid JSON: {}", e.kind()))]),
+            Err(e) => Err(vec![self.diagnostic(
+                e.range().start,
+                "",
+                format!("invalid JSON: {}", e.kind()),
+            )]),
         }
     }
 
@@ -97,7 +118,12 @@ impl<'a> Document<'a> {
     }
 
     /// Converts the syntax tree to a value, refusing duplicate keys and deep nesting.
-    fn to_json(&self, node: &ast::Value<'_>, pointer: &str, out: &mut Vec<Diagnostic>) -> Option<Value> {
+    fn to_json(
+        &self,
+        node: &ast::Value<'_>,
+        pointer: &str,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<Value> {
         if pointer.matches('/').count() > MAX_DEPTH {
             out.push(self.diagnostic(
                 node.range().start,
@@ -143,7 +169,11 @@ impl<'a> Document<'a> {
     }
 
     /// One schema error as diagnostics; an unknown key is reported at the key.
-    fn schema_error(&self, root: &ast::Value<'_>, error: &jsonschema::ValidationError<'_>) -> Vec<Diagnostic> {
+    fn schema_error(
+        &self,
+        root: &ast::Value<'_>,
+        error: &jsonschema::ValidationError<'_>,
+    ) -> Vec<Diagnostic> {
         let pointer = error.instance_path().as_str();
         let schema_pointer = error.schema_path().as_str();
         if let ValidationErrorKind::AdditionalProperties { unexpected } = error.kind() {
@@ -152,20 +182,30 @@ impl<'a> Document<'a> {
                 .iter()
                 .map(|key| {
                     let path = format!("{pointer}/{}", pointer_segment(key));
-                    let offset = locate_key(root, pointer, key).unwrap_or_else(|| locate(root, pointer).start);
-                    self.diagnostic(offset, &path, format!("unknown key {key:?}; allowed here: {allowed}"))
+                    let offset = locate_key(root, pointer, key)
+                        .unwrap_or_else(|| locate(root, pointer).start);
+                    self.diagnostic(
+                        offset,
+                        &path,
+                        format!("unknown key {key:?}; allowed here: {allowed}"),
+                    )
                 })
                 .collect();
         }
-        let mut message = match error.kind() {
+        let message = match error.kind() {
             ValidationErrorKind::Required { property } => {
                 format!("missing required key {property}")
             }
-            _ => error.to_string().replace(&error.instance().to_string(), &show_value(error.instance())),
+            _ => {
+                let mut message = error
+                    .to_string()
+                    .replace(&error.instance().to_string(), &show_value(error.instance()));
+                if let Some(hint) = schema::description_for(schema_pointer) {
+                    message.push_str(&format!(" (allowed: {hint})"));
+                }
+                message
+            }
         };
-        if let Some(hint) = schema::description_for(schema_pointer) {
-            message.push_str(&format!(" (allowed: {hint})"));
-        }
         vec![self.at(root, pointer, message)]
     }
 }
@@ -176,8 +216,15 @@ pub(crate) fn locate(root: &ast::Value<'_>, pointer: &str) -> jsonc_parser::comm
     for segment in pointer.split('/').skip(1) {
         let key = segment.replace("~1", "/").replace("~0", "~");
         let next = match node {
-            ast::Value::Object(object) => object.properties.iter().find(|p| p.name.as_str() == key).map(|p| &p.value),
-            ast::Value::Array(array) => key.parse::<usize>().ok().and_then(|i| array.elements.get(i)),
+            ast::Value::Object(object) => object
+                .properties
+                .iter()
+                .find(|p| p.name.as_str() == key)
+                .map(|p| &p.value),
+            ast::Value::Array(array) => key
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| array.elements.get(i)),
             _ => None,
         };
         match next {
@@ -193,7 +240,11 @@ fn locate_key(root: &ast::Value<'_>, object_pointer: &str, key: &str) -> Option<
     let mut found = None;
     visit_objects(root, &mut |object| {
         if object.range.start == object_start {
-            found = object.properties.iter().find(|p| p.name.as_str() == key).map(|p| p.range.start);
+            found = object
+                .properties
+                .iter()
+                .find(|p| p.name.as_str() == key)
+                .map(|p| p.range.start);
         }
     });
     found
@@ -203,7 +254,10 @@ fn visit_objects<'b>(node: &'b ast::Value<'_>, f: &mut impl FnMut(&'b ast::Objec
     match node {
         ast::Value::Object(object) => {
             f(object);
-            object.properties.iter().for_each(|p| visit_objects(&p.value, f));
+            object
+                .properties
+                .iter()
+                .for_each(|p| visit_objects(&p.value, f));
         }
         ast::Value::Array(array) => array.elements.iter().for_each(|e| visit_objects(e, f)),
         _ => {}
@@ -211,9 +265,15 @@ fn visit_objects<'b>(node: &'b ast::Value<'_>, f: &mut impl FnMut(&'b ast::Objec
 }
 
 fn allowed_keys(schema_pointer: &str) -> String {
-    let object = schema_pointer.strip_suffix("/additionalProperties").unwrap_or(schema_pointer);
+    let object = schema_pointer
+        .strip_suffix("/additionalProperties")
+        .unwrap_or(schema_pointer);
     let keys = schema::property_names(object);
-    if keys.is_empty() { "no keys".to_owned() } else { keys.join(", ") }
+    if keys.is_empty() {
+        "no keys".to_owned()
+    } else {
+        keys.join(", ")
+    }
 }
 
 /// Checks the schema cannot express. Returns (JSON pointer, message) pairs.
@@ -222,12 +282,18 @@ fn semantic_problems(m: &Metadata, dir_name: &str) -> Vec<(String, String)> {
     let mut problem = |path: String, message: String| problems.push((path, message));
 
     if m.id != dir_name {
-        problem("/id".into(), format!("id {:?} must equal its directory name {dir_name:?}", m.id));
+        problem(
+            "/id".into(),
+            format!("id {:?} must equal its directory name {dir_name:?}", m.id),
+        );
     }
     if m.description.ends_with('\\') || m.description.trim() != m.description {
         problem(
             "/description".into(),
-            format!("{:?} may not start or end with whitespace or end with a backslash", m.description),
+            format!(
+                "{:?} may not start or end with whitespace or end with a backslash",
+                m.description
+            ),
         );
     }
 
@@ -235,7 +301,10 @@ fn semantic_problems(m: &Metadata, dir_name: &str) -> Vec<(String, String)> {
     if let (Some(high), Some(max)) = (&r.memory_high, &r.memory_max) {
         if let (Some(h), Some(x)) = (parse_size(high), parse_size(max)) {
             if h > x {
-                problem("/resources/memoryHigh".into(), format!("{high:?} is above memoryMax {max:?}; allowed: at most memoryMax"));
+                problem(
+                    "/resources/memoryHigh".into(),
+                    format!("{high:?} is above memoryMax {max:?}; allowed: at most memoryMax"),
+                );
             }
         }
     }
@@ -245,7 +314,10 @@ fn semantic_problems(m: &Metadata, dir_name: &str) -> Vec<(String, String)> {
         ("storageQuota", &r.storage_quota),
     ] {
         if let Some(size) = size.as_ref().filter(|s| parse_size(s).is_none()) {
-            problem(format!("/resources/{key}"), format!("{size:?} is too large; allowed: at most 16E"));
+            problem(
+                format!("/resources/{key}"),
+                format!("{size:?} is too large; allowed: at most 16E"),
+            );
         }
     }
 
@@ -262,13 +334,18 @@ fn semantic_problems(m: &Metadata, dir_name: &str) -> Vec<(String, String)> {
         }
         for (i, dns) in net.dns.iter().enumerate() {
             if dns.parse::<IpAddr>().is_err() {
-                problem(format!("/network/dns/{i}"), format!("{dns:?} is not an IPv4 or IPv6 address"));
+                problem(
+                    format!("/network/dns/{i}"),
+                    format!("{dns:?} is not an IPv4 or IPv6 address"),
+                );
             }
         }
         if let Some(wg) = &net.wireguard {
             for (i, peer) in wg.peers.iter().enumerate() {
                 if let Some(endpoint) = &peer.endpoint {
-                    let port = endpoint.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok());
+                    let port = endpoint
+                        .rsplit_once(':')
+                        .and_then(|(_, p)| p.parse::<u16>().ok());
                     if !port.is_some_and(|p| p > 0) {
                         problem(
                             format!("/network/wireguard/peers/{i}/endpoint"),
@@ -278,7 +355,10 @@ fn semantic_problems(m: &Metadata, dir_name: &str) -> Vec<(String, String)> {
                 }
                 for (j, cidr) in peer.allowed_ips.iter().enumerate() {
                     if let Err(e) = parse_cidr(cidr) {
-                        problem(format!("/network/wireguard/peers/{i}/allowedIps/{j}"), format!("{cidr:?}: {e}"));
+                        problem(
+                            format!("/network/wireguard/peers/{i}/allowedIps/{j}"),
+                            format!("{cidr:?}: {e}"),
+                        );
                     }
                 }
             }
@@ -289,16 +369,25 @@ fn semantic_problems(m: &Metadata, dir_name: &str) -> Vec<(String, String)> {
         let base = format!("/containers/{name}");
         if let Some(command) = &c.command {
             if !command[0].starts_with('/') {
-                problem(format!("{base}/command/0"), format!("{:?} must be an absolute path", command[0]));
+                problem(
+                    format!("{base}/command/0"),
+                    format!("{:?} must be an absolute path", command[0]),
+                );
             }
             for (i, arg) in command.iter().enumerate() {
                 if arg.contains('\0') {
-                    problem(format!("{base}/command/{i}"), "contains a NUL character, which no program can receive".into());
+                    problem(
+                        format!("{base}/command/{i}"),
+                        "contains a NUL character, which no program can receive".into(),
+                    );
                 }
             }
         }
         for (key, value) in &c.environment {
-            if value.chars().any(|ch| ch.is_ascii_control() && ch != '\t' && ch != '\n') {
+            if value
+                .chars()
+                .any(|ch| ch.is_ascii_control() && ch != '\t' && ch != '\n')
+            {
                 problem(
                     format!("{base}/environment/{}", pointer_segment(key)),
                     "contains a control character; allowed: any text, with tab and newline as the only control characters".into(),
@@ -310,7 +399,10 @@ fn semantic_problems(m: &Metadata, dir_name: &str) -> Vec<(String, String)> {
             match parse_port(port) {
                 Ok(mapping) => {
                     if let Some(first) = host_ports.insert((mapping.host, mapping.udp), i) {
-                        problem(format!("{base}/ports/{i}"), format!("{port:?} publishes the same host port as ports[{first}]"));
+                        problem(
+                            format!("{base}/ports/{i}"),
+                            format!("{port:?} publishes the same host port as ports[{first}]"),
+                        );
                     }
                 }
                 Err(e) => problem(format!("{base}/ports/{i}"), format!("{port:?}: {e}")),
@@ -319,10 +411,18 @@ fn semantic_problems(m: &Metadata, dir_name: &str) -> Vec<(String, String)> {
     }
     for (name, vm) in &m.vms {
         if m.containers.contains_key(name) {
-            problem(format!("/vms/{name}"), format!("{name:?} is also a container name; a machine name is used once per tenant"));
+            problem(
+                format!("/vms/{name}"),
+                format!(
+                    "{name:?} is also a container name; a machine name is used once per tenant"
+                ),
+            );
         }
         if parse_size(&vm.memory).is_none_or(|bytes| bytes < 64 << 20) {
-            problem(format!("/vms/{name}/memory"), format!("{:?}: allowed: at least 64M", vm.memory));
+            problem(
+                format!("/vms/{name}/memory"),
+                format!("{:?}: allowed: at least 64M", vm.memory),
+            );
         }
     }
     problems
@@ -351,8 +451,17 @@ pub struct PortMapping {
 pub fn parse_port(port: &str) -> Result<PortMapping, String> {
     let (ports, protocol) = port.split_once('/').unwrap_or((port, "tcp"));
     let (host, container) = ports.split_once(':').ok_or("expected HOST:CONTAINER")?;
-    let number = |p: &str| p.parse::<u16>().ok().filter(|&n| n > 0).ok_or("ports are 1 to 65535".to_owned());
-    Ok(PortMapping { host: number(host)?, container: number(container)?, udp: protocol == "udp" })
+    let number = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or("ports are 1 to 65535".to_owned())
+    };
+    Ok(PortMapping {
+        host: number(host)?,
+        container: number(container)?,
+        udp: protocol == "udp",
+    })
 }
 
 /// An IPv4 address with prefix length 1 to 32: (address, prefix).
@@ -374,9 +483,16 @@ fn parse_cidr(cidr: &str) -> Result<(), String> {
     }
 }
 
-fn split_cidr<A: std::str::FromStr>(cidr: &str, min: u8, max: u8, family: &str) -> Result<(A, u8), String> {
+fn split_cidr<A: std::str::FromStr>(
+    cidr: &str,
+    min: u8,
+    max: u8,
+    family: &str,
+) -> Result<(A, u8), String> {
     let (addr, prefix) = cidr.split_once('/').ok_or("expected ADDRESS/PREFIX")?;
-    let addr = addr.parse().map_err(|_| format!("{addr:?} is not an {family} address"))?;
+    let addr = addr
+        .parse()
+        .map_err(|_| format!("{addr:?} is not an {family} address"))?;
     let prefix = prefix
         .parse()
         .ok()

@@ -20,7 +20,10 @@ static SCHEMA: LazyLock<Value> = LazyLock::new(|| {
     let mut schema = generator.into_root_schema_for::<Metadata>().to_value();
     forbid_null(&mut schema);
     if let Some(root) = schema.as_object_mut() {
-        root.insert("$id".into(), "https://bitbuilder.dev/schema/metadata.schema.json".into());
+        root.insert(
+            "$id".into(),
+            "https://bitbuilder.dev/schema/metadata.schema.json".into(),
+        );
     }
     schema
 });
@@ -32,7 +35,8 @@ pub fn metadata_schema() -> &'static Value {
 
 /// The schema as the checked-in file's text.
 pub fn metadata_schema_text() -> String {
-    let mut text = serde_json::to_string_pretty(metadata_schema()).expect("a JSON value serializes");
+    let mut text =
+        serde_json::to_string_pretty(metadata_schema()).expect("a JSON value serializes");
     text.push('\n');
     text
 }
@@ -81,7 +85,9 @@ pub(crate) fn description_for(keyword_pointer: &str) -> Option<String> {
     while let Some((parent, _)) = pointer.rsplit_once('/') {
         pointer = parent;
         if let Some(description) = SCHEMA.pointer(pointer).and_then(|s| s.get("description")) {
-            return description.as_str().map(|d| d.trim_end_matches('.').replace('\n', " "));
+            return description
+                .as_str()
+                .map(|d| d.trim_end_matches('.').replace('\n', " "));
         }
         if pointer.ends_with("/properties") || pointer.is_empty() {
             return None;

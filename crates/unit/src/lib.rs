@@ -39,7 +39,12 @@ impl UnitFile {
     /// A file whose values are written for `syntax` (whether systemd expands
     /// `%` specifiers in it).
     pub fn new(syntax: Syntax) -> Self {
-        UnitFile { syntax, header: Vec::new(), sections: Vec::new(), open: None }
+        UnitFile {
+            syntax,
+            header: Vec::new(),
+            sections: Vec::new(),
+            open: None,
+        }
     }
 
     /// Adds a `# …` line to the header. Comment text is data too: a control
@@ -56,7 +61,10 @@ impl UnitFile {
         let index = match self.sections.iter().position(|s| s.name == name) {
             Some(index) => index,
             None => {
-                self.sections.push(Section { name, entries: Vec::new() });
+                self.sections.push(Section {
+                    name,
+                    entries: Vec::new(),
+                });
                 self.sections.len() - 1
             }
         };

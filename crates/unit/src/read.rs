@@ -72,7 +72,10 @@ impl Reader {
 
     /// Section names in file order.
     pub fn section_names(&self) -> Vec<&str> {
-        self.sections.iter().map(|(name, _)| name.as_str()).collect()
+        self.sections
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect()
     }
 }
 
@@ -106,8 +109,16 @@ pub fn unquote_words(raw: &str, unit: bool, command: bool) -> Result<Vec<String>
             return Err(ReadError::Quotes(raw.to_owned()));
         }
         let word = String::from_utf8(word).map_err(|_| ReadError::Escape(raw.to_owned()))?;
-        let word = if unit { unescape_specifiers(&word)? } else { word };
-        let word = if command { unescape_variables(&word)? } else { word };
+        let word = if unit {
+            unescape_specifiers(&word)?
+        } else {
+            word
+        };
+        let word = if command {
+            unescape_variables(&word)?
+        } else {
+            word
+        };
         words.push(word);
     }
     Ok(words)

@@ -28,8 +28,14 @@ pub enum ValueError {
     #[error("{what} is empty")]
     Empty { what: &'static str },
     #[error("{what} {value:?} may only contain letters, digits and any of {allowed:?}")]
-    Alphabet { what: &'static str, value: String, allowed: &'static str },
-    #[error("command {0:?} must start with an absolute path (systemd reads a leading -, @, :, +, ! as flags)")]
+    Alphabet {
+        what: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
+    #[error(
+        "command {0:?} must start with an absolute path (systemd reads a leading -, @, :, +, ! as flags)"
+    )]
     RelativeCommand(String),
     #[error("environment variable name {0:?} must match [A-Za-z_][A-Za-z0-9_]*")]
     EnvName(String),
@@ -76,8 +82,15 @@ impl Value {
         if token.is_empty() {
             return Err(ValueError::Empty { what: "literal" });
         }
-        if !token.chars().all(|c| c.is_ascii_alphanumeric() || LITERAL_EXTRA.contains(c)) {
-            return Err(ValueError::Alphabet { what: "literal", value: token, allowed: LITERAL_EXTRA });
+        if !token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || LITERAL_EXTRA.contains(c))
+        {
+            return Err(ValueError::Alphabet {
+                what: "literal",
+                value: token,
+                allowed: LITERAL_EXTRA,
+            });
         }
         if token.ends_with('\\') {
             return Err(ValueError::TrailingBackslash { what: "literal" });
@@ -153,13 +166,21 @@ impl Value {
     /// environment values with control characters other than tab and newline.
     pub fn env(name: &str, value: &str) -> Result<Value, ValueError> {
         let mut chars = name.chars();
-        let valid_name = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let valid_name = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_name {
             return Err(ValueError::EnvName(name.to_owned()));
         }
-        if let Some(ch) = value.chars().find(|&c| c.is_control() && c != '\t' && c != '\n') {
-            return Err(ValueError::Control { what: "environment value", ch });
+        if let Some(ch) = value
+            .chars()
+            .find(|&c| c.is_control() && c != '\t' && c != '\n')
+        {
+            return Err(ValueError::Control {
+                what: "environment value",
+                ch,
+            });
         }
         Ok(Value(Kind::Words(vec![format!("{name}={value}")])))
     }
@@ -245,5 +266,7 @@ fn check_no_nul(what: &'static str, text: &str) -> Result<(), ValueError> {
 
 /// Section names and keys: code constants, checked in debug builds.
 pub(crate) fn is_plain_token(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }

@@ -8,11 +8,36 @@ use proptest::prelude::*;
 /// Strings biased towards what breaks naive writers.
 fn hostile() -> impl Strategy<Value = String> {
     let pieces = prop::sample::select(vec![
-        "\n", "\r", "\t", "\\", "\"", "'", "%", "%i", "%%", "$", "$HOME", "${X}", ";", " ", "=",
-        "[Service]", "ExecStart=/bin/sh", "#", "\u{7f}", "\u{1b}", "\u{85}", "é", "\\n", "\\x41",
+        "\n",
+        "\r",
+        "\t",
+        "\\",
+        "\"",
+        "'",
+        "%",
+        "%i",
+        "%%",
+        "$",
+        "$HOME",
+        "${X}",
+        ";",
+        " ",
+        "=",
+        "[Service]",
+        "ExecStart=/bin/sh",
+        "#",
+        "\u{7f}",
+        "\u{1b}",
+        "\u{85}",
+        "é",
+        "\\n",
+        "\\x41",
     ]);
-    prop::collection::vec(prop_oneof![pieces.prop_map(String::from), "\\PC{0,4}"], 0..12)
-        .prop_map(|parts| parts.concat())
+    prop::collection::vec(
+        prop_oneof![pieces.prop_map(String::from), "\\PC{0,4}"],
+        0..12,
+    )
+    .prop_map(|parts| parts.concat())
 }
 
 fn without_nul(s: String) -> String {
@@ -21,12 +46,18 @@ fn without_nul(s: String) -> String {
 
 fn one_value(syntax: Syntax, key: &'static str, value: Value) -> Reader {
     let mut file = UnitFile::new(syntax);
-    file.section("Service").set(key, value).set("After", Value::literal("end.target").unwrap());
+    file.section("Service")
+        .set(key, value)
+        .set("After", Value::literal("end.target").unwrap());
     let text = file.render();
     let reader = Reader::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     // Exactly one section with exactly the two keys written: nothing injected.
     assert_eq!(reader.section_names(), vec!["Service"], "{text}");
-    let keys: Vec<&str> = reader.sections[0].1.iter().map(|(k, _)| k.as_str()).collect();
+    let keys: Vec<&str> = reader.sections[0]
+        .1
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
     assert_eq!(keys, vec![key, "After"], "{text}");
     reader
 }
@@ -86,9 +117,18 @@ proptest! {
 
 #[test]
 fn hostile_values_stay_data() {
-    let argv = ["/bin/echo", "a\nExecStartPre=/bin/rm -rf /", "%i", "$HOME", "\"", "\\", ";"];
+    let argv = [
+        "/bin/echo",
+        "a\nExecStartPre=/bin/rm -rf /",
+        "%i",
+        "$HOME",
+        "\"",
+        "\\",
+        ";",
+    ];
     let mut file = UnitFile::new(Syntax::Unit);
-    file.section("Service").set("ExecStart", Value::command(&argv).unwrap());
+    file.section("Service")
+        .set("ExecStart", Value::command(&argv).unwrap());
     assert_eq!(
         file.render(),
         "[Service]\nExecStart=\"/bin/echo\" \"a\\nExecStartPre=/bin/rm -rf /\" \"%%i\" \"$$HOME\" \"\\\"\" \"\\\\\" \";\"\n"
@@ -99,17 +139,35 @@ fn hostile_values_stay_data() {
 fn refusals_name_the_problem() {
     assert_eq!(
         Value::text("two\nlines").unwrap_err(),
-        ValueError::Control { what: "text", ch: '\n' }
+        ValueError::Control {
+            what: "text",
+            ch: '\n'
+        }
     );
-    assert_eq!(Value::text("c:\\").unwrap_err(), ValueError::TrailingBackslash { what: "text" });
+    assert_eq!(
+        Value::text("c:\\").unwrap_err(),
+        ValueError::TrailingBackslash { what: "text" }
+    );
     assert_eq!(
         Value::command(&["-/bin/true"]).unwrap_err(),
         ValueError::RelativeCommand("-/bin/true".into())
     );
-    assert!(matches!(Value::command(&["/bin/x", "a\0b"]), Err(ValueError::Control { ch: '\0', .. })));
-    assert_eq!(Value::env("A=B", "x").unwrap_err(), ValueError::EnvName("A=B".into()));
-    assert!(matches!(Value::literal("4G\n[Unit]"), Err(ValueError::Alphabet { .. })));
-    assert!(matches!(Value::literal("%i"), Err(ValueError::Alphabet { .. })));
+    assert!(matches!(
+        Value::command(&["/bin/x", "a\0b"]),
+        Err(ValueError::Control { ch: '\0', .. })
+    ));
+    assert_eq!(
+        Value::env("A=B", "x").unwrap_err(),
+        ValueError::EnvName("A=B".into())
+    );
+    assert!(matches!(
+        Value::literal("4G\n[Unit]"),
+        Err(ValueError::Alphabet { .. })
+    ));
+    assert!(matches!(
+        Value::literal("%i"),
+        Err(ValueError::Alphabet { .. })
+    ));
     let mut file = UnitFile::new(Syntax::Unit);
     assert!(file.comment("x\ny").is_err());
 }
@@ -117,6 +175,7 @@ fn refusals_name_the_problem() {
 #[test]
 fn plain_syntax_keeps_percent() {
     let mut file = UnitFile::new(Syntax::Plain);
-    file.section("Exec").set("Parameters", Value::words(&["100%"]).unwrap());
+    file.section("Exec")
+        .set("Parameters", Value::words(&["100%"]).unwrap());
     assert_eq!(file.render(), "[Exec]\nParameters=\"100%\"\n");
 }

@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use bbhv_generator::{Checkout, GENERATOR, Report, SharedLock, plan, waiting_report, write_entries, write_file_atomically};
+use bbhv_generator::{
+    Checkout, GENERATOR, Report, SharedLock, plan, waiting_report, write_entries,
+    write_file_atomically,
+};
 
 fn main() -> ExitCode {
     let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
@@ -30,7 +33,10 @@ fn main() -> ExitCode {
         Ok(report) if !report.has_errors() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(e) => {
-            log.error(&format!("cannot write units to {}: {e}", normal_dir.display()));
+            log.error(&format!(
+                "cannot write units to {}: {e}",
+                normal_dir.display()
+            ));
             ExitCode::FAILURE
         }
     }
@@ -45,7 +51,10 @@ fn run(normal_dir: &Path, current: &Path, run_dir: &Path, log: &Log) -> std::io:
             lock
         }
         Err(e) => {
-            log.warning(&format!("cannot take the generator lock in {}: {e}; reading current without it", run_dir.display()));
+            log.warning(&format!(
+                "cannot take the generator lock in {}: {e}; reading current without it",
+                run_dir.display()
+            ));
             None
         }
     };
@@ -85,14 +94,21 @@ fn run(normal_dir: &Path, current: &Path, run_dir: &Path, log: &Log) -> std::io:
     ));
 
     let json = serde_json::to_vec_pretty(&report).map_err(std::io::Error::other)?;
-    if let Err(e) = std::fs::create_dir_all(run_dir).and_then(|()| write_file_atomically(&run_dir.join("generator-report.json"), &json)) {
-        log.warning(&format!("cannot write the report to {}: {e}", run_dir.display()));
+    if let Err(e) = std::fs::create_dir_all(run_dir)
+        .and_then(|()| write_file_atomically(&run_dir.join("generator-report.json"), &json))
+    {
+        log.warning(&format!(
+            "cannot write the report to {}: {e}",
+            run_dir.display()
+        ));
     }
     Ok(report)
 }
 
 fn env_path(name: &str, default: &str) -> PathBuf {
-    std::env::var_os(name).filter(|v| !v.is_empty()).map_or_else(|| PathBuf::from(default), PathBuf::from)
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(default), PathBuf::from)
 }
 
 /// Logs to stderr and to `/dev/kmsg` (Quadlet learned that kmsg alone hides
@@ -103,7 +119,12 @@ struct Log {
 
 impl Log {
     fn open() -> Log {
-        Log { kmsg: std::fs::OpenOptions::new().write(true).open("/dev/kmsg").ok() }
+        Log {
+            kmsg: std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/kmsg")
+                .ok(),
+        }
     }
 
     fn error(&self, message: &str) {
@@ -126,7 +147,13 @@ impl Log {
             eprintln!("{GENERATOR}: {message}");
         }
         if let Some(mut kmsg) = self.kmsg.as_ref() {
-            let _ = kmsg.write_all(format!("<{priority}>{GENERATOR}[{}]: {message}\n", std::process::id()).as_bytes());
+            let _ = kmsg.write_all(
+                format!(
+                    "<{priority}>{GENERATOR}[{}]: {message}\n",
+                    std::process::id()
+                )
+                .as_bytes(),
+            );
         }
     }
 }

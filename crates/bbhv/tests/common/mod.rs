@@ -1,0 +1,146 @@
+//! Shared by the integration tests: fixture paths, a generation laid out as
+//! on a host, running the real binaries, and tree snapshots.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The fixed commit every test generation pretends to be.
+pub const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+pub fn bless() -> bool {
+    std::env::var_os("BLESS").is_some_and(|v| v == "1")
+}
+
+/// `/var/lib/bitbuilder` in miniature: `generations/1-<sha>/` holding a copy
+/// of `repo` (symlinks copied as symlinks) and `current` pointing at it.
+pub struct Host {
+    pub dir: tempfile::TempDir,
+}
+
+impl Host {
+    pub fn with_repo(repo: &Path) -> Host {
+        let dir = tempfile::tempdir().unwrap();
+        let generation = dir.path().join(format!("generations/1-{SHA}"));
+        copy_tree(&repo.canonicalize().unwrap(), &generation);
+        std::os::unix::fs::symlink(format!("generations/1-{SHA}"), dir.path().join("current"))
+            .unwrap();
+        Host { dir }
+    }
+
+    pub fn current(&self) -> PathBuf {
+        self.dir.path().join("current")
+    }
+
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// Runs tenant-generator as systemd does: three output directories.
+    pub fn generate(&self, normal: &Path) -> Output {
+        let early = self.dir.path().join("early");
+        let late = self.dir.path().join("late");
+        for d in [normal, &early, &late] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        Command::new(env!("CARGO_BIN_EXE_tenant-generator"))
+            .args([normal, &early, &late])
+            .env("BITBUILDER_CURRENT", self.current())
+            .env("BITBUILDER_RUN_DIR", self.run_dir())
+            .output()
+            .unwrap()
+    }
+
+    /// Replaces this host's temporary path with the real one, for snapshots.
+    pub fn normalize(&self, text: &str) -> String {
+        text.replace(
+            &self.dir.path().display().to_string(),
+            "/var/lib/bitbuilder",
+        )
+    }
+}
+
+pub fn bbhv(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bbhv"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Copies a directory tree, keeping symlinks as symlinks (never following).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
+        } else if kind.is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A directory tree as sorted (relative path, what it is): `-> target` for a
+/// symlink, the content for a file. Directories are implied by their entries.
+pub fn snapshot(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        let rel = path.strip_prefix(root).unwrap().display().to_string();
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            out.push((
+                rel,
+                format!("-> {}", std::fs::read_link(&path).unwrap().display()),
+            ));
+        } else if kind.is_dir() {
+            walk(root, &path, out);
+        } else {
+            out.push((rel, std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+}
+
+/// Writes a snapshot as a tree (files and symlinks), replacing `dir`.
+pub fn write_snapshot(dir: &Path, tree: &[(String, String)]) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    for (rel, what) in tree {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        match what.strip_prefix("-> ") {
+            Some(target) => std::os::unix::fs::symlink(target, &path).unwrap(),
+            None => std::fs::write(&path, what).unwrap(),
+        }
+    }
+}
+
+/// Compares two texts, panicking with a readable diff.
+pub fn assert_same_text(what: &str, expected: &str, actual: &str) {
+    if expected != actual {
+        let diff = similar::TextDiff::from_lines(expected, actual);
+        panic!(
+            "{what} differs (- expected, + actual); re-bless with `make bless` if intended:\n{}",
+            diff.unified_diff()
+        );
+    }
+}
