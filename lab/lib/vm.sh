@@ -61,7 +61,8 @@ vm_boot() {
   fi
   rm -f "$out/results.txt" "$out/serial.log" "$out/qemu.pid"
   : > "$out/results.txt"
-  local -a qemu=(qemu-system-x86_64 "${acc[@]}" -machine q35 -smp 2 -m 2048
+  # -nodefaults: no parallel port, floppy, VGA...: fewer drivers to probe under TCG.
+  local -a qemu=(qemu-system-x86_64 "${acc[@]}" -machine q35 -smp 2 -m 2048 -nodefaults
     -display none -monitor none -no-reboot -nic none "${serial[@]}"
     -kernel "$img/vmlinuz" -initrd "$img/initrd.img" -append "$append"
     -drive "file=$img/root.raw,if=virtio,format=raw,cache=unsafe" -snapshot

@@ -10,8 +10,9 @@ prepare() {
   t=$(tenant_ids "$LAB_DATA/repo" enabled | head -1)
   [ -n "$t" ] || fail "the example repository has no enabled tenant"
   # Small limits a test can hit quickly (the VM has 2 GiB): the rest of the tenant as is.
+  # memoryHigh = memoryMax: no throttling on the way up, the hog reaches the OOM at once.
   jq '.resources.memoryMax = "64M" | .resources.tasksMax = 24
-      | if .resources.memoryHigh then .resources.memoryHigh = "60M" else . end' \
+      | if .resources.memoryHigh then .resources.memoryHigh = "64M" else . end' \
     "$EXAMPLE_REPO/tenants/$t/metadata.json" > "$LAB_DATA/repo/tenants/$t/metadata.json"
   apply_repo "$ROOT" "$LAB_DATA/repo"
   { echo "TENANT=$t"; echo "SLICE='$(slice_of "$t")'"
