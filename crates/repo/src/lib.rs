@@ -49,7 +49,7 @@ pub fn read_tenants(root: &Path) -> Result<Vec<TenantSource>, RepoError> {
         Err(e) => {
             return Err(RepoError::Tenants(
                 root.into(),
-                describe_open_error(&e, "directory"),
+                describe_open_error(&root_fd, Path::new("tenants"), &e, "directory"),
             ));
         }
     };
@@ -115,8 +115,12 @@ pub fn read_tenants(root: &Path) -> Result<Vec<TenantSource>, RepoError> {
 pub fn read_tenant(root: &Path, id: &str) -> Result<TenantSource, RepoError> {
     let root_fd = open_dir(rustix::fs::CWD, root, OFlags::empty())
         .map_err(|e| RepoError::Open(root.into(), e))?;
-    let tenants_fd = open_dir(&root_fd, Path::new("tenants"), OFlags::NOFOLLOW)
-        .map_err(|e| RepoError::Tenants(root.into(), describe_open_error(&e, "directory")))?;
+    let tenants_fd = open_dir(&root_fd, Path::new("tenants"), OFlags::NOFOLLOW).map_err(|e| {
+        RepoError::Tenants(
+            root.into(),
+            describe_open_error(&root_fd, Path::new("tenants"), &e, "directory"),
+        )
+    })?;
     let file = format!("tenants/{id}/metadata.json");
     let text = if is_name(id) {
         read_metadata(&tenants_fd, OsStr::new(id))
@@ -140,15 +144,19 @@ pub fn read_tenant(root: &Path, id: &str) -> Result<TenantSource, RepoError> {
 /// Reads `<tenant>/metadata.json` below `tenants_fd`, refusing symlinks,
 /// non-regular files, huge files and non-UTF-8 text.
 fn read_metadata(tenants_fd: &OwnedFd, name: &OsStr) -> Result<String, String> {
-    let tenant_fd = open_dir(tenants_fd, Path::new(name), OFlags::NOFOLLOW)
-        .map_err(|e| format!("tenant directory: {}", describe_open_error(&e, "directory")))?;
+    let tenant_fd = open_dir(tenants_fd, Path::new(name), OFlags::NOFOLLOW).map_err(|e| {
+        format!(
+            "tenant directory: {}",
+            describe_open_error(tenants_fd, Path::new(name), &e, "directory")
+        )
+    })?;
     let fd = openat(
         &tenant_fd,
         "metadata.json",
         OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| describe_open_error(&e.into(), "file"))?;
+    .map_err(|e| describe_open_error(&tenant_fd, Path::new("metadata.json"), &e.into(), "file"))?;
     let stat = rustix::fs::fstat(&fd).map_err(|e| e.to_string())?;
     if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
         return Err("not a regular file".into());
@@ -181,12 +189,17 @@ fn open_dir(at: impl std::os::fd::AsFd, path: &Path, extra: OFlags) -> std::io::
     )?)
 }
 
-/// `ELOOP` from `O_NOFOLLOW` means "this is a symlink": say so.
-fn describe_open_error(e: &std::io::Error, what: &str) -> String {
+/// Says what went wrong opening `name` below `at`: above all, a symlink
+/// (which `O_NOFOLLOW` reports as `ELOOP`, or `ENOTDIR` with `O_DIRECTORY`).
+fn describe_open_error(at: &OwnedFd, name: &Path, e: &std::io::Error, what: &str) -> String {
+    let is_symlink =
+        rustix::fs::statat(at, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| {
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink
+        });
+    if is_symlink {
+        return format!("is a symlink; a {what} in the repository may not be one");
+    }
     match e.raw_os_error() {
-        Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
-            format!("is a symlink; a {what} in the repository may not be one")
-        }
         Some(code) if code == rustix::io::Errno::NOTDIR.raw_os_error() => {
             "is not a directory".into()
         }

@@ -1,0 +1,149 @@
+//! tenant-generator run the way systemd runs it.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn usage_needs_one_or_three_directories() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tenant-generator"))
+        .args(["/tmp/a", "/tmp/b"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("usage: tenant-generator NORMAL-DIR"));
+}
+
+#[test]
+fn one_directory_works_too() {
+    let host = Host::with_repo(&workspace().join("examples/repo"));
+    let out = host.dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tenant-generator"))
+        .arg(&out)
+        .env("BITBUILDER_CURRENT", host.current())
+        .env("BITBUILDER_RUN_DIR", host.run_dir())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.join("tenants-acme.slice").is_file());
+    assert!(
+        out.join("tenants.target.wants/tenant@acme.service")
+            .is_symlink()
+    );
+    // The disabled tenant keeps its slice but is not wanted.
+    assert!(out.join("tenants-umbrella\\x2dlabs.slice").is_file());
+    assert!(
+        !out.join("tenants.target.wants/tenant@umbrella-labs.service")
+            .exists()
+    );
+}
+
+#[test]
+fn without_current_it_succeeds_and_arranges_a_rerun() {
+    let host = Host::with_repo(&workspace().join("examples/repo"));
+    std::fs::remove_file(host.current()).unwrap();
+    let out = host.dir.path().join("out");
+    let output = host.generate(&out);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tree = snapshot(&out);
+    let names: Vec<&str> = tree.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "bitbuilder-generator-rerun.service",
+            "multi-user.target.wants/bitbuilder-generator-rerun.service"
+        ]
+    );
+    let unit = &tree[0].1;
+    for line in [
+        "After=local-fs.target",
+        "ConditionPathExists=/var/lib/bitbuilder/current",
+        "ExecStart=\"/usr/bin/systemctl\" \"daemon-reload\"",
+        "ExecStart=\"/usr/bin/systemctl\" \"start\" \"--no-block\" \"tenants.target\"",
+    ] {
+        assert!(
+            unit.lines().any(|l| l == line),
+            "missing {line:?} in\n{unit}"
+        );
+    }
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(host.run_dir().join("generator-report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["state"], "waiting-for-current");
+    assert_eq!(report["tenants"], serde_json::json!([]));
+}
+
+#[test]
+fn a_dangling_current_waits_too() {
+    let host = Host::with_repo(&workspace().join("examples/repo"));
+    std::fs::remove_dir_all(host.dir.path().join("generations")).unwrap();
+    let out = host.dir.path().join("out");
+    assert!(host.generate(&out).status.success());
+    assert!(out.join("bitbuilder-generator-rerun.service").is_file());
+}
+
+#[test]
+fn a_held_lock_delays_but_never_blocks_the_generator() {
+    let host = Host::with_repo(&workspace().join("examples/repo"));
+    std::fs::create_dir_all(host.run_dir()).unwrap();
+    let lock = std::fs::File::create(host.run_dir().join("lock")).unwrap();
+    // A sync holding the lock exclusively (as if it waited for the reload).
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    let out = host.dir.path().join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_tenant-generator"))
+        .arg(&out)
+        .env("BITBUILDER_CURRENT", host.current())
+        .env("BITBUILDER_RUN_DIR", host.run_dir())
+        .env("BITBUILDER_LOCK_WAIT_MS", "300")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the generator lock stayed taken for 300 ms"),
+        "{stderr}"
+    );
+    assert!(out.join("tenants-acme.slice").is_file());
+}
+
+#[test]
+fn bbhv_render_writes_what_the_generator_writes() {
+    let host = Host::with_repo(&workspace().join("examples/repo"));
+    let generated = host.dir.path().join("generated");
+    assert!(host.generate(&generated).status.success());
+    let rendered = host.dir.path().join("rendered");
+    let output = bbhv(&[
+        "render",
+        host.current().to_str().unwrap(),
+        "--out",
+        rendered.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(snapshot(&generated), snapshot(&rendered));
+
+    let dryrun = bbhv(&["render", host.current().to_str().unwrap(), "--dryrun"]);
+    let text = String::from_utf8(dryrun.stdout).unwrap();
+    assert!(
+        text.starts_with(
+            "---tenants-acme.slice---\n# Automatically generated by tenant-generator\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("---tenants.target.wants/tenant@acme.service---\n-> /usr/lib/systemd/system/tenant@.service\n"));
+}

@@ -1,0 +1,136 @@
+//! Every rendered file passes `systemd-analyze verify` (the host's systemd;
+//! the lab's `verify-257` does the same under systemd 257). verify is
+//! pointed at a root tree holding the host's units, ours, the rendered
+//! files and the programs they run, so it checks the whole unit, not just
+//! its syntax. verify exits 0 on many warnings, so any output is a failure.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// A root tree for `systemd-analyze verify --root`.
+fn verify_root(rendered: &Path) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let units = root.path().join("usr/lib/systemd/system");
+    let host_units = ["/usr/lib/systemd/system", "/lib/systemd/system"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.join("sysinit.target").exists())
+        .expect("the host has systemd's units (apt-get install systemd)");
+    copy_tree(host_units, &units);
+    // Masked units point at /dev/null, which the root lacks.
+    for entry in std::fs::read_dir(&units).unwrap() {
+        let path = entry.unwrap().path();
+        if std::fs::read_link(&path).is_ok_and(|t| t.is_absolute()) {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+    copy_tree(&workspace().join("units"), &units);
+    copy_tree(rendered, &root.path().join("etc/systemd/system"));
+    let bin = root.path().join("usr/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(root.path().join("tmp")).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_bbhv"), bin.join("bbhv")).unwrap();
+    for tool in ["ip", "systemctl"] {
+        let host_tool = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+            .iter()
+            .map(|d| PathBuf::from(d).join(tool))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("{tool} is not installed"));
+        std::fs::copy(host_tool, bin.join(tool)).unwrap();
+    }
+    root
+}
+
+fn verify(root: &Path, units: &[String]) -> String {
+    let output = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(format!("--root={}", root.display()))
+        .args(units)
+        .output()
+        .expect("systemd-analyze runs (apt-get install systemd)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if output.status.success() {
+        text
+    } else {
+        format!("exit {}: {text}", output.status)
+    }
+}
+
+/// The units a rendered tree defines or instantiates.
+fn units_of(tree: &[(String, String)]) -> Vec<String> {
+    let mut units: Vec<String> = tree
+        .iter()
+        .map(|(path, _)| {
+            let first = path.split('/').next().unwrap();
+            let last = path.rsplit('/').next().unwrap();
+            if let Some(unit) = first.strip_suffix(".d") {
+                unit.to_owned()
+            } else {
+                last.to_owned()
+            }
+        })
+        .collect();
+    units.sort();
+    units.dedup();
+    units
+}
+
+#[test]
+fn rendered_examples_and_static_units_pass_verify() {
+    for case in ["examples", "hostile", "bad-tenants"] {
+        let host = Host::with_repo(&workspace().join("tests/golden").join(case).join("input"));
+        let out = host.dir.path().join("out");
+        host.generate(&out);
+        let tree = snapshot(&out);
+        let mut units = units_of(&tree);
+        assert!(units.len() >= 4, "{case}: {units:?}");
+        units.extend(
+            [
+                "tenants.target",
+                "tenants.slice",
+                "tenant-vm@acme_db.service",
+            ]
+            .map(String::from),
+        );
+        let root = verify_root(&out);
+        let output = verify(root.path(), &units);
+        assert_eq!(output, "", "{case}: systemd-analyze verify {units:?}");
+    }
+}
+
+#[test]
+fn the_rerun_unit_passes_verify() {
+    let host = Host::with_repo(&workspace().join("examples/repo"));
+    std::fs::remove_file(host.current()).unwrap();
+    let out = host.dir.path().join("out");
+    host.generate(&out);
+    let root = verify_root(&out);
+    assert_eq!(
+        verify(root.path(), &["bitbuilder-generator-rerun.service".into()]),
+        ""
+    );
+}
+
+#[test]
+fn verify_does_catch_a_broken_drop_in() {
+    // The check above can fail: the same set-up with one bad line reports it.
+    let host = Host::with_repo(&workspace().join("examples/repo"));
+    let out = host.dir.path().join("out");
+    host.generate(&out);
+    std::fs::write(
+        out.join("tenant@acme.service.d/60-bad.conf"),
+        "[Service]\nSlice=not a slice\n",
+    )
+    .unwrap();
+    let root = verify_root(&out);
+    let output = verify(root.path(), &["tenant@acme.service".into()]);
+    assert!(output.contains("60-bad.conf"), "{output}");
+}
