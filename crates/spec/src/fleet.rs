@@ -163,31 +163,31 @@ fn overlapping_subnets(
     let mut found = Vec::new();
     let mut widest: Option<(u128, usize)> = None; // (end, index) of the range reaching furthest so far
     for (start, end, index) in ranges {
-        if let Some((reach, holder)) = widest {
-            if start <= reach {
-                let (keep, drop) = if holder < index {
-                    (holder, index)
+        if let Some((reach, holder)) = widest
+            && start <= reach
+        {
+            let (keep, drop) = if holder < index {
+                (holder, index)
+            } else {
+                (index, holder)
+            };
+            let value = |i: usize| {
+                let net = tenants[i].metadata.network.as_ref();
+                let v = if pointer.ends_with("ipv4") {
+                    net.and_then(|n| n.ipv4.clone())
                 } else {
-                    (index, holder)
+                    net.and_then(|n| n.ipv6.clone())
                 };
-                let value = |i: usize| {
-                    let net = tenants[i].metadata.network.as_ref();
-                    let v = if pointer.ends_with("ipv4") {
-                        net.and_then(|n| n.ipv4.clone())
-                    } else {
-                        net.and_then(|n| n.ipv6.clone())
-                    };
-                    v.unwrap_or_default()
-                };
-                let message = format!(
-                    "subnet {} overlaps {} of tenant {:?} ({}); tenant subnets may not overlap",
-                    value(drop),
-                    value(keep),
-                    tenants[keep].id.as_str(),
-                    tenants[keep].file
-                );
-                found.push((drop, tenants[drop].diagnostic(pointer, message)));
-            }
+                v.unwrap_or_default()
+            };
+            let message = format!(
+                "subnet {} overlaps {} of tenant {:?} ({}); tenant subnets may not overlap",
+                value(drop),
+                value(keep),
+                tenants[keep].id.as_str(),
+                tenants[keep].file
+            );
+            found.push((drop, tenants[drop].diagnostic(pointer, message)));
         }
         if widest.is_none_or(|(reach, _)| end > reach) {
             widest = Some((end, index));

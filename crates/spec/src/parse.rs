@@ -298,15 +298,14 @@ fn semantic_problems(m: &Metadata, dir_name: &str) -> Vec<(String, String)> {
     }
 
     let r = &m.resources;
-    if let (Some(high), Some(max)) = (&r.memory_high, &r.memory_max) {
-        if let (Some(h), Some(x)) = (parse_size(high), parse_size(max)) {
-            if h > x {
-                problem(
-                    "/resources/memoryHigh".into(),
-                    format!("{high:?} is above memoryMax {max:?}; allowed: at most memoryMax"),
-                );
-            }
-        }
+    if let (Some(high), Some(max)) = (&r.memory_high, &r.memory_max)
+        && let (Some(h), Some(x)) = (parse_size(high), parse_size(max))
+        && h > x
+    {
+        problem(
+            "/resources/memoryHigh".into(),
+            format!("{high:?} is above memoryMax {max:?}; allowed: at most memoryMax"),
+        );
     }
     for (key, size) in [
         ("memoryMax", &r.memory_max),
@@ -322,15 +321,15 @@ fn semantic_problems(m: &Metadata, dir_name: &str) -> Vec<(String, String)> {
     }
 
     if let Some(net) = &m.network {
-        if let Some(v4) = &net.ipv4 {
-            if let Err(e) = parse_ipv4_cidr(v4) {
-                problem("/network/ipv4".into(), format!("{v4:?}: {e}"));
-            }
+        if let Some(v4) = &net.ipv4
+            && let Err(e) = parse_ipv4_cidr(v4)
+        {
+            problem("/network/ipv4".into(), format!("{v4:?}: {e}"));
         }
-        if let Some(v6) = &net.ipv6 {
-            if let Err(e) = parse_ipv6_cidr(v6) {
-                problem("/network/ipv6".into(), format!("{v6:?}: {e}"));
-            }
+        if let Some(v6) = &net.ipv6
+            && let Err(e) = parse_ipv6_cidr(v6)
+        {
+            problem("/network/ipv6".into(), format!("{v6:?}: {e}"));
         }
         for (i, dns) in net.dns.iter().enumerate() {
             if dns.parse::<IpAddr>().is_err() {
@@ -346,7 +345,7 @@ fn semantic_problems(m: &Metadata, dir_name: &str) -> Vec<(String, String)> {
                     let port = endpoint
                         .rsplit_once(':')
                         .and_then(|(_, p)| p.parse::<u16>().ok());
-                    if !port.is_some_and(|p| p > 0) {
+                    if port.is_none_or(|p| p == 0) {
                         problem(
                             format!("/network/wireguard/peers/{i}/endpoint"),
                             format!("{endpoint:?} has no port between 1 and 65535"),
