@@ -30,7 +30,7 @@ install: build
 	ln -sfn ../tenants.target $(DESTDIR)$(UNITDIR)/multi-user.target.wants/tenants.target
 
 test:
-	.ci/run
+	scripts/test
 
 schema:
 	$(CARGO) run --quiet --bin bbhv -- schema > schema/metadata.schema.json
