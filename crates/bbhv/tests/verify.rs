@@ -141,16 +141,28 @@ fn templates_are_hardened() {
     // for `ip netns add`: that caps it at "medium"; the rest are "safe".
     // Thresholds are the exposure level times ten (2.0 → 20).
     let root = verify_root(&workspace().join("units"));
-    for (unit, threshold) in
-        [("tenant@.service", 20), ("tenant-infra@.service", 20), ("tenant-vm@.service", 20), ("tenant-network@.service", 65)]
-    {
+    for (unit, threshold) in [
+        ("tenant@.service", 20),
+        ("tenant-infra@.service", 20),
+        ("tenant-vm@.service", 20),
+        ("tenant-network@.service", 65),
+    ] {
         let output = Command::new("systemd-analyze")
-            .args(["security", "--offline=yes", "--no-pager", &format!("--threshold={threshold}")])
+            .args([
+                "security",
+                "--offline=yes",
+                "--no-pager",
+                &format!("--threshold={threshold}"),
+            ])
             .arg(format!("--root={}", root.path().display()))
             .arg(workspace().join("units").join(unit))
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "{unit} is above exposure {threshold}/10:\n{}", text.lines().last().unwrap_or(""));
+        assert!(
+            output.status.success(),
+            "{unit} is above exposure {threshold}/10:\n{}",
+            text.lines().last().unwrap_or("")
+        );
     }
 }

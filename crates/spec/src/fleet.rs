@@ -1,7 +1,7 @@
 //! A tenant that passed its own checks, and the checks across all tenants of
 //! a repository: what one host can only have once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::diag::Diagnostic;
 use crate::model::Metadata;
@@ -42,156 +42,173 @@ impl Tenant {
 
 /// Checks across tenants. Returns, for each tenant that conflicts with one
 /// before it (in the order given, which callers keep sorted by id), its
-/// index and the problem. The first tenant to claim a VLAN, subnet, port,
-/// machine or interface name keeps it: a new tenant cannot take down one
-/// that is already running.
+/// index and the problems. The first tenant to claim a VLAN, subnet, port,
+/// machine or interface name keeps it, so a new tenant cannot take down one
+/// that is already running; a tenant that fails claims nothing, so it cannot
+/// take anything from the tenants after it either.
 pub fn check_fleet(tenants: &[Tenant]) -> Vec<(usize, Diagnostic)> {
+    let mut claimed: HashMap<Claim, usize> = HashMap::new();
+    let mut subnets = [Subnets::new("/network/ipv4"), Subnets::new("/network/ipv6")];
     let mut found = Vec::new();
-    let mut claims: HashMap<(&'static str, String), usize> = HashMap::new();
-    let mut claim = |kind: &'static str,
-                     what: String,
-                     index: usize,
-                     pointer: String,
-                     found: &mut Vec<(usize, Diagnostic)>| {
-        if let Some(&first) = claims.get(&(kind, what.clone())) {
-            if first != index {
+    for (index, tenant) in tenants.iter().enumerate() {
+        let claims = claims_of(tenant);
+        let mut problems: Vec<Diagnostic> = claims
+            .iter()
+            .filter_map(|(claim, pointer)| {
+                let &owner = claimed.get(claim)?;
                 let message = format!(
-                    "{kind} {what} is already used by tenant {:?} ({})",
-                    tenants[first].id.as_str(),
-                    tenants[first].file
+                    "{} {} is already used by tenant {:?} ({})",
+                    claim.kind,
+                    claim.value,
+                    tenants[owner].id.as_str(),
+                    tenants[owner].file
                 );
-                found.push((index, tenants[index].diagnostic(&pointer, message)));
-            }
-        } else {
-            claims.insert((kind, what), index);
-        }
-    };
-
-    for (i, tenant) in tenants.iter().enumerate() {
-        let m = &tenant.metadata;
-        if let Some(net) = &m.network {
-            if let Some(vlan) = net.vlan {
-                claim(
-                    "VLAN",
-                    vlan.to_string(),
-                    i,
-                    "/network/vlan".into(),
-                    &mut found,
-                );
-            }
-            if let Some(wg) = &net.wireguard {
-                claim(
-                    "UDP port",
-                    wg.listen_port.to_string(),
-                    i,
-                    "/network/wireguard/listenPort".into(),
-                    &mut found,
-                );
+                Some(tenant.diagnostic(pointer, message))
+            })
+            .collect();
+        let ranges = [ipv4_range(tenant), ipv6_range(tenant)];
+        for (set, range) in subnets.iter().zip(&ranges) {
+            if let Some(problem) = range.and_then(|r| set.clash(tenants, index, r)) {
+                problems.push(problem);
             }
         }
-        for (name, container) in &m.containers {
-            for (j, port) in container.ports.iter().enumerate() {
-                if let Ok(p) = parse_port(port) {
-                    let kind = if p.udp { "UDP port" } else { "TCP port" };
-                    claim(
-                        kind,
-                        p.host.to_string(),
-                        i,
-                        format!("/containers/{name}/ports/{j}"),
-                        &mut found,
-                    );
+        if problems.is_empty() {
+            for (claim, _) in claims {
+                claimed.insert(claim, index);
+            }
+            for (set, range) in subnets.iter_mut().zip(ranges) {
+                if let Some(range) = range {
+                    set.claim(range, index);
                 }
             }
-        }
-        let workloads = m
-            .containers
-            .keys()
-            .map(|n| ("containers", n))
-            .chain(m.vms.keys().map(|n| ("vms", n)));
-        for (kind, name) in workloads {
-            claim(
-                "machine name",
-                tenant.id.machine(name),
-                i,
-                format!("/{kind}/{name}"),
-                &mut found,
-            );
-        }
-        if m.network.is_some() {
-            for prefix in InterfacePrefix::ALL {
-                claim(
-                    "interface name",
-                    tenant.id.interface(prefix),
-                    i,
-                    "/id".into(),
-                    &mut found,
-                );
-            }
+        } else {
+            problems.sort_by_key(|d| (d.line, d.column));
+            found.extend(problems.into_iter().map(|p| (index, p)));
         }
     }
-
-    found.extend(overlapping_subnets(tenants, "/network/ipv4", |t| {
-        let (addr, prefix) = parse_ipv4_cidr(t.metadata.network.as_ref()?.ipv4.as_ref()?).ok()?;
-        let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-        let start = u32::from(addr) & mask;
-        Some((u128::from(start), u128::from(start | !mask)))
-    }));
-    found.extend(overlapping_subnets(tenants, "/network/ipv6", |t| {
-        let (addr, prefix) = parse_ipv6_cidr(t.metadata.network.as_ref()?.ipv6.as_ref()?).ok()?;
-        let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-        let start = u128::from(addr) & mask;
-        Some((start, start | !mask))
-    }));
-    found.sort_by_key(|(i, d)| (*i, d.line, d.column));
     found
 }
 
-/// Subnets that overlap, found by sorting them by start address (n log n:
-/// a fleet of 10,000 tenants is checked in milliseconds). Of each overlapping
-/// pair, the tenant later in the list is reported.
-fn overlapping_subnets(
-    tenants: &[Tenant],
-    pointer: &str,
-    range: impl Fn(&Tenant) -> Option<(u128, u128)>,
-) -> Vec<(usize, Diagnostic)> {
-    let mut ranges: Vec<(u128, u128, usize)> = tenants
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| range(t).map(|(s, e)| (s, e, i)))
-        .collect();
-    ranges.sort_unstable();
-    let mut found = Vec::new();
-    let mut widest: Option<(u128, usize)> = None; // (end, index) of the range reaching furthest so far
-    for (start, end, index) in ranges {
-        if let Some((reach, holder)) = widest
-            && start <= reach
-        {
-            let (keep, drop) = if holder < index {
-                (holder, index)
-            } else {
-                (index, holder)
-            };
-            let value = |i: usize| {
-                let net = tenants[i].metadata.network.as_ref();
-                let v = if pointer.ends_with("ipv4") {
-                    net.and_then(|n| n.ipv4.clone())
-                } else {
-                    net.and_then(|n| n.ipv6.clone())
-                };
-                v.unwrap_or_default()
-            };
-            let message = format!(
-                "subnet {} overlaps {} of tenant {:?} ({}); tenant subnets may not overlap",
-                value(drop),
-                value(keep),
-                tenants[keep].id.as_str(),
-                tenants[keep].file
-            );
-            found.push((drop, tenants[drop].diagnostic(pointer, message)));
+/// Something a host can have once: a VLAN id, a port, a name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Claim {
+    kind: &'static str,
+    value: String,
+}
+
+/// A tenant's claims, each with the JSON pointer that makes it.
+fn claims_of(tenant: &Tenant) -> Vec<(Claim, String)> {
+    let claim = |kind, value: String, pointer: String| (Claim { kind, value }, pointer);
+    let m = &tenant.metadata;
+    let mut claims = Vec::new();
+    if let Some(net) = &m.network {
+        if let Some(vlan) = net.vlan {
+            claims.push(claim("VLAN", vlan.to_string(), "/network/vlan".into()));
         }
-        if widest.is_none_or(|(reach, _)| end > reach) {
-            widest = Some((end, index));
+        if let Some(wg) = &net.wireguard {
+            claims.push(claim(
+                "UDP port",
+                wg.listen_port.to_string(),
+                "/network/wireguard/listenPort".into(),
+            ));
+        }
+        for prefix in InterfacePrefix::ALL {
+            claims.push(claim(
+                "interface name",
+                tenant.id.interface(prefix),
+                "/id".into(),
+            ));
         }
     }
-    found
+    for (name, container) in &m.containers {
+        for (j, port) in container.ports.iter().enumerate() {
+            if let Ok(p) = parse_port(port) {
+                let kind = if p.udp { "UDP port" } else { "TCP port" };
+                claims.push(claim(
+                    kind,
+                    p.host.to_string(),
+                    format!("/containers/{name}/ports/{j}"),
+                ));
+            }
+        }
+    }
+    let workloads = m
+        .containers
+        .keys()
+        .map(|n| ("containers", n))
+        .chain(m.vms.keys().map(|n| ("vms", n)));
+    for (kind, name) in workloads {
+        claims.push(claim(
+            "machine name",
+            tenant.id.machine(name),
+            format!("/{kind}/{name}"),
+        ));
+    }
+    claims
+}
+
+fn ipv4_range(t: &Tenant) -> Option<(u128, u128)> {
+    let (addr, prefix) = parse_ipv4_cidr(t.metadata.network.as_ref()?.ipv4.as_ref()?).ok()?;
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+    let start = u32::from(addr) & mask;
+    Some((u128::from(start), u128::from(start | !mask)))
+}
+
+fn ipv6_range(t: &Tenant) -> Option<(u128, u128)> {
+    let (addr, prefix) = parse_ipv6_cidr(t.metadata.network.as_ref()?.ipv6.as_ref()?).ok()?;
+    let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+    let start = u128::from(addr) & mask;
+    Some((start, start | !mask))
+}
+
+/// Claimed subnets of one family, kept disjoint in a map from start to
+/// (end, owner): the only candidate for an overlap with a new subnet is the
+/// claimed one starting last at or before the new one's end (n log n).
+struct Subnets {
+    pointer: &'static str,
+    claimed: BTreeMap<u128, (u128, usize)>,
+}
+
+impl Subnets {
+    fn new(pointer: &'static str) -> Self {
+        Subnets {
+            pointer,
+            claimed: BTreeMap::new(),
+        }
+    }
+
+    fn clash(
+        &self,
+        tenants: &[Tenant],
+        index: usize,
+        (start, end): (u128, u128),
+    ) -> Option<Diagnostic> {
+        let (_, &(_, owner)) = self
+            .claimed
+            .range(..=end)
+            .next_back()
+            .filter(|(_, (e, _))| *e >= start)?;
+        let message = format!(
+            "subnet {} overlaps {} of tenant {:?} ({}); tenant subnets may not overlap",
+            self.cidr(&tenants[index]),
+            self.cidr(&tenants[owner]),
+            tenants[owner].id.as_str(),
+            tenants[owner].file
+        );
+        Some(tenants[index].diagnostic(self.pointer, message))
+    }
+
+    fn claim(&mut self, (start, end): (u128, u128), owner: usize) {
+        self.claimed.insert(start, (end, owner));
+    }
+
+    fn cidr(&self, tenant: &Tenant) -> String {
+        let net = tenant.metadata.network.as_ref();
+        let cidr = if self.pointer.ends_with("ipv4") {
+            net.and_then(|n| n.ipv4.as_ref())
+        } else {
+            net.and_then(|n| n.ipv6.as_ref())
+        };
+        cidr.cloned().unwrap_or_default()
+    }
 }
