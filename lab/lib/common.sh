@@ -19,3 +19,7 @@ die() { say "lab: $*"; exit 1; }
 # Seconds since epoch with microseconds, and a formatted difference "12.3".
 now() { echo "${EPOCHREALTIME}"; }
 elapsed() { awk -v a="$1" -v b="${2:-$EPOCHREALTIME}" 'BEGIN{printf "%.1f", b-a}'; }
+
+# Run a command in the background and wait for it: a trapped signal (lab/run's INT/TERM
+# clean-up) interrupts `wait` at once, where it would wait for a foreground child to end.
+interruptible() { "$@" & wait $!; }

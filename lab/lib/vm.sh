@@ -70,7 +70,7 @@ vm_boot() {
     -device virtserialport,chardev=res,name=lab.results -pidfile "$out/qemu.pid")
   if [ -z "$keep" ]; then
     # Hard timeout: a hung boot ends here, never hangs the lab.
-    timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$out/qemu.log" 2>&1
+    interruptible timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$out/qemu.log" 2>&1
     return
   fi
   # Kept machine: its own session (outlives lab/run); return once the results are complete

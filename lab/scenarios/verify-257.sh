@@ -43,6 +43,14 @@ check() {
       echo "ok: $unit"
     fi
   done
+  # Canary: the same invocation must reject a broken drop-in, or the check proves nothing.
+  in_guest mkdir -p /root/lab/canary/tenant@lab-canary.service.d
+  echo -e '[Service]\nNotAKey=1' | in_guest tee /root/lab/canary/tenant@lab-canary.service.d/50.conf >/dev/null
+  if res=$(in_guest env SYSTEMD_UNIT_PATH=/root/lab/canary: systemd-analyze verify --man=no \
+             --recursive-errors=no tenant@lab-canary.service 2>&1) && [ -z "$res" ]; then
+    fail "systemd-analyze verify accepted a broken drop-in: the check is vacuous"
+  fi
+  echo "canary rejected as expected: $res"
   [ $bad = 0 ] || fail "$bad of $n units fail systemd-analyze verify; first: $first"
   echo "check: all $n rendered units pass systemd-analyze verify"
 }
