@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use bbhv_generator::{Checkout, plan, write_entries};
+use bbhv_generator::{Checkout, OutputDir, plan};
 use bbhv_render::Entry;
 
 #[derive(Debug, clap::Args)]
@@ -34,11 +34,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut plan = plan(&checkout);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    plan.render_each(|entries| match &args.out {
-        Some(dir) => write_entries(dir, entries),
+    let mut dir = match &args.out {
+        Some(path) => {
+            Some(OutputDir::open(path).with_context(|| format!("creating {}", path.display()))?)
+        }
+        None => None,
+    };
+    plan.render_each(|entries| match &mut dir {
+        Some(dir) => dir.write(entries),
         None => print_entries(&mut out, entries),
     })?;
     for error in &plan.report.errors {

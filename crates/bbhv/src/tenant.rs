@@ -65,7 +65,7 @@ fn load(id: &str) -> anyhow::Result<(Tenant, Option<String>)> {
             checkout.root.display()
         )
     })?;
-    match Tenant::parse(&source.file, &source.dir_name, text) {
+    match Tenant::parse(&source.file, &source.dir_name, &text) {
         Ok(tenant) => Ok((tenant, checkout.commit)),
         Err(diagnostics) => {
             for d in &diagnostics {

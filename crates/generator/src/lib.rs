@@ -8,11 +8,11 @@ mod write;
 use std::path::{Path, PathBuf};
 
 use bbhv_render::{Entry, Facts};
-use bbhv_spec::{Diagnostic, Tenant, check_fleet};
+use bbhv_spec::{Diagnostic, Tenant, check_fleet, locate};
 use serde::Serialize;
 
 pub use lock::SharedLock;
-pub use write::{write_entries, write_file_atomically};
+pub use write::{OutputDir, write_entries, write_file_atomically};
 
 /// The generator's name, in provenance headers and logs.
 pub const GENERATOR: &str = "tenant-generator";
@@ -118,12 +118,12 @@ pub fn plan(checkout: &Checkout) -> Plan {
         }
     };
 
-    let mut tenants = Vec::new();
+    let mut tenants = Vec::with_capacity(sources.len());
     for source in sources {
         let parsed = source
             .text
             .map_err(|d| vec![d])
-            .and_then(|text| Tenant::parse(&source.file, &source.dir_name, text));
+            .and_then(|text| Tenant::parse(&source.file, &source.dir_name, &text));
         match parsed {
             Ok(tenant) => tenants.push(tenant),
             Err(errors) => report.tenants.push(TenantReport {
@@ -136,24 +136,38 @@ pub fn plan(checkout: &Checkout) -> Plan {
     }
 
     // Conflicts between tenants: the later claimer fails, the others go on.
+    // The file is read again to point at the key: conflicts are rare, and
+    // keeping every tenant's text for them would cost 10 MiB at 10,000.
     let mut conflicts: Vec<Vec<Diagnostic>> = vec![Vec::new(); tenants.len()];
-    for (index, diagnostic) in check_fleet(&tenants) {
-        conflicts[index].push(diagnostic);
+    for conflict in check_fleet(&tenants) {
+        let tenant = &tenants[conflict.index];
+        let text = bbhv_repo::read_tenant(&checkout.root, tenant.id.as_str())
+            .ok()
+            .and_then(|source| source.text.ok())
+            .unwrap_or_default();
+        conflicts[conflict.index].push(locate(
+            &tenant.file,
+            &text,
+            &conflict.pointer,
+            conflict.message,
+        ));
     }
     let mut good = Vec::with_capacity(tenants.len());
-    for (tenant, errors) in tenants.into_iter().zip(conflicts) {
+    for (tenant, mut errors) in tenants.into_iter().zip(conflicts) {
+        errors.sort_by_key(|d| (d.line, d.column));
         let status = match (errors.is_empty(), tenant.metadata.enabled) {
             (false, _) => "failed",
             (true, true) => "generated",
             (true, false) => "disabled",
         };
+        let ok = errors.is_empty();
         report.tenants.push(TenantReport {
             id: tenant.id.to_string(),
             file: tenant.file.clone(),
             status,
-            errors: errors.clone(),
+            errors,
         });
-        if errors.is_empty() {
+        if ok {
             good.push(tenant);
         }
     }

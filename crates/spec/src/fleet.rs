@@ -8,35 +8,53 @@ use crate::model::Metadata;
 use crate::names::{InterfacePrefix, TenantId};
 use crate::parse::{Document, parse_ipv4_cidr, parse_ipv6_cidr, parse_metadata, parse_port};
 
-/// A valid tenant, with the text it came from (to point into it later).
+/// A valid tenant. Its text is not kept (10,000 tenants would hold 10 MiB
+/// for the rare conflict message): [`locate`] points into the file when one
+/// is needed.
 #[derive(Debug, Clone)]
 pub struct Tenant {
     pub id: TenantId,
     /// The metadata file as named in diagnostics.
     pub file: String,
     pub metadata: Metadata,
-    text: String,
+}
+
+/// A conflict between tenants: the later tenant (`index` into the list
+/// given to [`check_fleet`]) and the key that conflicts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub index: usize,
+    /// JSON pointer of the conflicting key in that tenant's file.
+    pub pointer: String,
+    pub message: String,
+}
+
+/// A diagnostic at `pointer` of `text` (the file named `file`); line 0 when
+/// the text no longer parses (it changed since it was checked).
+pub fn locate(file: &str, text: &str, pointer: &str, message: String) -> Diagnostic {
+    let doc = Document::new(file, text);
+    match doc.syntax() {
+        Ok(root) => doc.at(&root, pointer, message),
+        Err(_) => Diagnostic {
+            file: file.to_owned(),
+            line: 0,
+            column: 0,
+            path: pointer.to_owned(),
+            message,
+        },
+    }
 }
 
 impl Tenant {
     /// Parses and checks `tenants/<dir_name>/metadata.json`.
-    pub fn parse(file: &str, dir_name: &str, text: String) -> Result<Tenant, Vec<Diagnostic>> {
-        let metadata = parse_metadata(file, dir_name, &text)?;
+    pub fn parse(file: &str, dir_name: &str, text: &str) -> Result<Tenant, Vec<Diagnostic>> {
+        let metadata = parse_metadata(file, dir_name, text)?;
         let id = TenantId::new(&metadata.id).expect("the schema checked the id");
         Ok(Tenant {
             id,
             file: file.to_owned(),
             metadata,
-            text,
         })
-    }
-
-    fn diagnostic(&self, pointer: &str, message: String) -> Diagnostic {
-        let doc = Document::new(&self.file, &self.text);
-        match doc.syntax() {
-            Ok(root) => doc.at(&root, pointer, message),
-            Err(_) => unreachable!("a parsed tenant's text parses"),
-        }
     }
 }
 
@@ -46,13 +64,13 @@ impl Tenant {
 /// machine or interface name keeps it, so a new tenant cannot take down one
 /// that is already running; a tenant that fails claims nothing, so it cannot
 /// take anything from the tenants after it either.
-pub fn check_fleet(tenants: &[Tenant]) -> Vec<(usize, Diagnostic)> {
+pub fn check_fleet(tenants: &[Tenant]) -> Vec<Conflict> {
     let mut claimed: HashMap<Claim, usize> = HashMap::new();
     let mut subnets = [Subnets::new("/network/ipv4"), Subnets::new("/network/ipv6")];
     let mut found = Vec::new();
     for (index, tenant) in tenants.iter().enumerate() {
         let claims = claims_of(tenant);
-        let mut problems: Vec<Diagnostic> = claims
+        let mut problems: Vec<(String, String)> = claims
             .iter()
             .filter_map(|(claim, pointer)| {
                 let &owner = claimed.get(claim)?;
@@ -63,7 +81,7 @@ pub fn check_fleet(tenants: &[Tenant]) -> Vec<(usize, Diagnostic)> {
                     tenants[owner].id.as_str(),
                     tenants[owner].file
                 );
-                Some(tenant.diagnostic(pointer, message))
+                Some((pointer.clone(), message))
             })
             .collect();
         let ranges = [ipv4_range(tenant), ipv6_range(tenant)];
@@ -82,8 +100,11 @@ pub fn check_fleet(tenants: &[Tenant]) -> Vec<(usize, Diagnostic)> {
                 }
             }
         } else {
-            problems.sort_by_key(|d| (d.line, d.column));
-            found.extend(problems.into_iter().map(|p| (index, p)));
+            found.extend(problems.into_iter().map(|(pointer, message)| Conflict {
+                index,
+                pointer,
+                message,
+            }));
         }
     }
     found
@@ -182,7 +203,7 @@ impl Subnets {
         tenants: &[Tenant],
         index: usize,
         (start, end): (u128, u128),
-    ) -> Option<Diagnostic> {
+    ) -> Option<(String, String)> {
         let (_, &(_, owner)) = self
             .claimed
             .range(..=end)
@@ -195,7 +216,7 @@ impl Subnets {
             tenants[owner].id.as_str(),
             tenants[owner].file
         );
-        Some(tenants[index].diagnostic(self.pointer, message))
+        Some((self.pointer.to_owned(), message))
     }
 
     fn claim(&mut self, (start, end): (u128, u128), owner: usize) {

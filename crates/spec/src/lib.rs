@@ -10,7 +10,7 @@ mod parse;
 pub mod schema;
 
 pub use diag::Diagnostic;
-pub use fleet::{Tenant, check_fleet};
+pub use fleet::{Conflict, Tenant, check_fleet, locate};
 pub use model::Metadata;
 pub use names::TenantId;
 pub use parse::{

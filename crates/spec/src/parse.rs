@@ -27,6 +27,11 @@ static VALIDATOR: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
 /// Parses and checks one tenant's metadata. `file` is the name used in
 /// diagnostics, `dir_name` the tenant directory the id must equal.
 pub fn parse_metadata(file: &str, dir_name: &str, text: &str) -> Result<Metadata, Vec<Diagnostic>> {
+    // A valid file (nearly all of them) is parsed once, straight into a value;
+    // only a file with problems pays for the syntax tree that positions them.
+    if let Some(metadata) = parse_valid(dir_name, text) {
+        return Ok(metadata);
+    }
     let doc = Document::new(file, text);
     let ast = doc.syntax()?;
     let mut diagnostics = Vec::new();
@@ -51,6 +56,76 @@ pub fn parse_metadata(file: &str, dir_name: &str, text: &str) -> Result<Metadata
             .into_iter()
             .map(|(path, message)| doc.at(&ast, &path, message))
             .collect())
+    }
+}
+
+/// The fast path: `Some` only when the text is valid in every respect.
+fn parse_valid(dir_name: &str, text: &str) -> Option<Metadata> {
+    let StrictValue(json) = serde_json::from_str(text).ok()?;
+    if !VALIDATOR.is_valid(&json) {
+        return None;
+    }
+    let metadata: Metadata = serde_json::from_value(json).ok()?;
+    semantic_problems(&metadata, dir_name)
+        .is_empty()
+        .then_some(metadata)
+}
+
+/// A JSON value that refuses duplicate keys (serde_json keeps the last) and,
+/// through serde_json's recursion limit, deep nesting.
+struct StrictValue(Value);
+
+impl<'de> serde::Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let StrictValue(value) = map.next_value()?;
+            if object.insert(key, value).is_some() {
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+        }
+        Ok(Value::Object(object))
     }
 }
 

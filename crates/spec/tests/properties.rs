@@ -41,7 +41,7 @@ proptest! {
             let id = format!("t{i:02}");
             let cidr = format!("10.{b}.{}.1/{prefix}", c * 64);
             let text = format!(r#"{{ "schemaVersion": 1, "id": "{id}", "network": {{ "ipv4": "{cidr}" }} }}"#);
-            tenants.push(Tenant::parse("m.json", &id, text).unwrap());
+            tenants.push(Tenant::parse("m.json", &id, &text).unwrap());
             let addr = u32::from_be_bytes([10, *b, c * 64, 1]);
             let mask = u32::MAX << (32 - u32::from(*prefix));
             ranges.push((addr & mask, (addr & mask) | !mask));
@@ -52,7 +52,7 @@ proptest! {
         for (j, r) in ranges.iter().enumerate() {
             if kept.iter().any(|k| overlaps(*k, *r)) { expected.push(j); } else { kept.push(*r); }
         }
-        let found: Vec<usize> = check_fleet(&tenants).into_iter().map(|(i, _)| i).collect();
+        let found: Vec<usize> = check_fleet(&tenants).into_iter().map(|c| c.index).collect();
         prop_assert_eq!(found, expected);
     }
 }

@@ -12,8 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bbhv_generator::{
-    Checkout, GENERATOR, Report, SharedLock, plan, waiting_report, write_entries,
-    write_file_atomically,
+    Checkout, GENERATOR, OutputDir, Report, SharedLock, plan, waiting_report, write_file_atomically,
 };
 
 fn main() -> ExitCode {
@@ -69,7 +68,7 @@ fn run(normal_dir: &Path, current: &Path, run_dir: &Path, log: &Log) -> std::io:
 
     let report = match Checkout::resolve(current) {
         None => {
-            write_entries(normal_dir, &bbhv_render::render_rerun(GENERATOR))?;
+            OutputDir::open(normal_dir)?.write(&bbhv_render::render_rerun(GENERATOR))?;
             log.info(&format!(
                 "{} does not exist (yet): no tenants now; the generators run again once it is mounted",
                 current.display()
@@ -78,7 +77,8 @@ fn run(normal_dir: &Path, current: &Path, run_dir: &Path, log: &Log) -> std::io:
         }
         Some(checkout) => {
             let mut plan = plan(&checkout);
-            plan.render_each(|entries| write_entries(normal_dir, entries))?;
+            let mut out = OutputDir::open(normal_dir)?;
+            plan.render_each(|entries| out.write(entries))?;
             plan.report
         }
     };
