@@ -1,6 +1,6 @@
-//! Writing the rendered tree: each file and symlink is created under a
-//! temporary name and renamed into place, so systemd never reads half a unit
-//! (podman#29004). Everything is relative to the output directory's file
+//! Writing the rendered tree: each file is written under a temporary name
+//! and renamed into place, so systemd never reads half a unit
+//! (podman#29004); a symlink is atomic by itself. Everything is relative to the output directory's file
 //! descriptor and each directory is made once: at 10,000 tenants the
 //! generator's time is mostly these system calls.
 
@@ -43,37 +43,30 @@ impl OutputDir {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 self.make_dirs(parent)?;
             }
-            let temporary = temporary_name(path);
             match entry {
+                // A file is written under a temporary name, then renamed.
                 Entry::File { content, .. } => {
+                    let temporary = temporary_name(path);
                     let fd = rustix::fs::openat(
                         &self.fd,
                         &temporary,
-                        OFlags::WRONLY
-                            | OFlags::CREATE
-                            | OFlags::TRUNC
-                            | OFlags::CLOEXEC
-                            | OFlags::NOFOLLOW,
+                        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC | OFlags::NOFOLLOW,
                         Mode::from_raw_mode(0o644),
                     )?;
                     std::fs::File::from(fd).write_all(content.as_bytes())?;
+                    rustix::fs::renameat(&self.fd, &temporary, &self.fd, path)?;
                 }
-                Entry::Symlink { target, .. } => {
-                    match rustix::fs::symlinkat(target, &self.fd, &temporary) {
-                        Err(Errno::EXIST) => {
-                            // Left by an interrupted run into the same directory.
-                            rustix::fs::unlinkat(
-                                &self.fd,
-                                &temporary,
-                                rustix::fs::AtFlags::empty(),
-                            )?;
-                            rustix::fs::symlinkat(target, &self.fd, &temporary)?;
-                        }
-                        other => other?,
+                // A symlink is made whole by one system call: nothing to rename.
+                Entry::Symlink { target, .. } => match rustix::fs::symlinkat(target, &self.fd, path) {
+                    Err(Errno::EXIST) => {
+                        let temporary = temporary_name(path);
+                        let _ = rustix::fs::unlinkat(&self.fd, &temporary, rustix::fs::AtFlags::empty());
+                        rustix::fs::symlinkat(target, &self.fd, &temporary)?;
+                        rustix::fs::renameat(&self.fd, &temporary, &self.fd, path)?;
                     }
-                }
+                    other => other?,
+                },
             }
-            rustix::fs::renameat(&self.fd, &temporary, &self.fd, path)?;
         }
         Ok(())
     }
