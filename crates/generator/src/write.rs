@@ -1,8 +1,8 @@
 //! Writing the rendered tree: each file is written under a temporary name
 //! and renamed into place, so systemd never reads half a unit
-//! (podman#29004); a symlink is atomic by itself. Everything is relative to the output directory's file
-//! descriptor and each directory is made once: at 10,000 tenants the
-//! generator's time is mostly these system calls.
+//! (podman#29004); a symlink is whole by itself. Everything is relative to
+//! the output directory's file descriptor and each directory is made once:
+//! at 10,000 tenants the generator's time is mostly these system calls.
 
 use std::collections::HashSet;
 use std::io::Write as _;
