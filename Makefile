@@ -13,7 +13,8 @@ TARGET_DIR    ?= target
 RELEASE       := $(TARGET_DIR)/release
 
 UNITS := tenants.slice tenants.target tenant@.service tenant-infra@.service \
-         tenant-network@.service tenant-vm@.service
+         tenant-network@.service tenant-vm@.service \
+         bitbuilder-generator-rerun.service bitbuilder-generator-report.service
 
 .PHONY: all build install test bless schema
 
@@ -28,6 +29,8 @@ install: build
 	install -d $(DESTDIR)$(UNITDIR)/multi-user.target.wants
 	for u in $(UNITS); do install -m0644 "units/$$u" "$(DESTDIR)$(UNITDIR)/$$u"; done
 	ln -sfn ../tenants.target $(DESTDIR)$(UNITDIR)/multi-user.target.wants/tenants.target
+	ln -sfn ../bitbuilder-generator-report.service \
+		$(DESTDIR)$(UNITDIR)/multi-user.target.wants/bitbuilder-generator-report.service
 
 test:
 	scripts/test

@@ -1,5 +1,7 @@
 # Switching `current` to another checkout and reloading: the new tenant comes up, and the
-# removed tenant's units disappear once it is stopped.
+# removed tenant's units disappear once it is stopped. A tenant is stopped whole by stopping
+# its slice: that stops every unit in it (tenant@, -infra@, -network@, later its workloads),
+# and a slice whose file is gone is then unloaded like the rest.
 TIER=container
 DESCRIPTION="current switched + daemon-reload: new tenant up, removed tenant's units gone"
 
@@ -35,8 +37,8 @@ check() {
   expect_prop "tenant@$NEW.service" Slice "$(slice_of "$NEW")"
   for id in $(grep -vx "$removed" "$LAB_DATA/enabled"); do expect_active "tenant@$id.service"; done
 
-  log "stop the removed tenant $removed"
-  run systemctl stop "tenant@$removed.service" || fail "systemctl stop tenant@$removed.service failed"
+  log "stop the removed tenant $removed (its slice, with everything in it)"
+  run systemctl stop "$(slice_of "$removed")" || fail "systemctl stop $(slice_of "$removed") failed"
   sleep 1
   run systemctl list-units --all --no-pager "*$removed*" "*$(systemd-escape "$removed")*"
   for u in "tenant@$removed.service" "tenant-infra@$removed.service" \

@@ -1,6 +1,7 @@
 //! `bbhv`: the BitBuilder Hypervisor command line. One module per verb.
 
 mod render;
+mod report;
 mod schema;
 mod tenant;
 mod validate;
@@ -28,6 +29,8 @@ enum Command {
     Validate(validate::Args),
     /// Render a repository exactly as tenant-generator would.
     Render(render::Args),
+    /// Print tenant-generator's last report (exit 1 when a tenant was skipped).
+    Report(report::Args),
     /// Print the JSON Schema of metadata.json (schema/metadata.schema.json).
     Schema(schema::Args),
     /// Hooks run by the tenant units (tenant@, tenant-infra@, tenant-vm@).
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Render(args) => render::run(args),
+        Command::Report(args) => report::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Tenant(command) => tenant::run(command),
     };

@@ -50,22 +50,32 @@ impl OutputDir {
                     let fd = rustix::fs::openat(
                         &self.fd,
                         &temporary,
-                        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                        OFlags::WRONLY
+                            | OFlags::CREATE
+                            | OFlags::TRUNC
+                            | OFlags::CLOEXEC
+                            | OFlags::NOFOLLOW,
                         Mode::from_raw_mode(0o644),
                     )?;
                     std::fs::File::from(fd).write_all(content.as_bytes())?;
                     rustix::fs::renameat(&self.fd, &temporary, &self.fd, path)?;
                 }
                 // A symlink is made whole by one system call: nothing to rename.
-                Entry::Symlink { target, .. } => match rustix::fs::symlinkat(target, &self.fd, path) {
-                    Err(Errno::EXIST) => {
-                        let temporary = temporary_name(path);
-                        let _ = rustix::fs::unlinkat(&self.fd, &temporary, rustix::fs::AtFlags::empty());
-                        rustix::fs::symlinkat(target, &self.fd, &temporary)?;
-                        rustix::fs::renameat(&self.fd, &temporary, &self.fd, path)?;
+                Entry::Symlink { target, .. } => {
+                    match rustix::fs::symlinkat(target, &self.fd, path) {
+                        Err(Errno::EXIST) => {
+                            let temporary = temporary_name(path);
+                            let _ = rustix::fs::unlinkat(
+                                &self.fd,
+                                &temporary,
+                                rustix::fs::AtFlags::empty(),
+                            );
+                            rustix::fs::symlinkat(target, &self.fd, &temporary)?;
+                            rustix::fs::renameat(&self.fd, &temporary, &self.fd, path)?;
+                        }
+                        other => other?,
                     }
-                    other => other?,
-                },
+                }
             }
         }
         Ok(())

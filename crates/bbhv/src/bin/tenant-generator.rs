@@ -68,7 +68,7 @@ fn run(normal_dir: &Path, current: &Path, run_dir: &Path, log: &Log) -> std::io:
 
     let report = match Checkout::resolve(current) {
         None => {
-            OutputDir::open(normal_dir)?.write(&bbhv_render::render_rerun(GENERATOR))?;
+            OutputDir::open(normal_dir)?.write(&bbhv_render::render_rerun())?;
             log.info(&format!(
                 "{} does not exist (yet): no tenants now; the generators run again once it is mounted",
                 current.display()
