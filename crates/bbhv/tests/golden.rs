@@ -9,19 +9,7 @@ use common::*;
 
 #[test]
 fn golden_trees() {
-    let cases = workspace().join("tests/golden");
-    let mut names: Vec<_> = std::fs::read_dir(&cases)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    names.sort();
-    assert!(
-        names.len() >= 3,
-        "golden cases missing in {}",
-        cases.display()
-    );
-    for name in names {
-        let case = cases.join(&name);
+    for (name, case) in cases("tests/golden", 3) {
         let host = Host::with_repo(&case.join("input"));
         let out = host.dir.path().join("out");
         let output = host.generate(&out);
@@ -53,7 +41,7 @@ fn golden_trees() {
                 })
                 .collect::<String>()
         };
-        let case_name = name.to_string_lossy();
+        let case_name = &name;
         assert_same_text(
             &format!("{case_name}: file list"),
             &list(&expected),

@@ -9,19 +9,7 @@ use common::*;
 
 #[test]
 fn invalid_repositories_are_refused_with_exact_diagnostics() {
-    let cases = workspace().join("tests/invalid");
-    let mut names: Vec<_> = std::fs::read_dir(&cases)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    names.sort();
-    assert!(
-        names.len() >= 10,
-        "negative fixtures missing in {}",
-        cases.display()
-    );
-    for name in names {
-        let case = cases.join(&name);
+    for (name, case) in cases("tests/invalid", 10) {
         let output = bbhv(&["validate", case.to_str().unwrap()]);
         let stdout = String::from_utf8(output.stdout).unwrap();
         let expected_file = case.join("expected.txt");
@@ -35,7 +23,7 @@ fn invalid_repositories_are_refused_with_exact_diagnostics() {
             "{name:?} must be refused; stdout:\n{stdout}"
         );
         let expected = std::fs::read_to_string(&expected_file).unwrap();
-        assert_same_text(&format!("{}", name.to_string_lossy()), &expected, &stdout);
+        assert_same_text(&name, &expected, &stdout);
     }
 }
 

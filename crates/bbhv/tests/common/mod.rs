@@ -16,6 +16,26 @@ pub fn workspace() -> PathBuf {
         .unwrap()
 }
 
+/// The cases below `dir` (relative to the workspace), sorted: (name, path).
+/// Fewer than `at_least` means the fixtures went missing.
+pub fn cases(dir: &str, at_least: usize) -> Vec<(String, PathBuf)> {
+    let dir = workspace().join(dir);
+    let mut cases: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (e.file_name().to_string_lossy().into_owned(), e.path())
+        })
+        .collect();
+    cases.sort();
+    assert!(
+        cases.len() >= at_least,
+        "cases missing in {}",
+        dir.display()
+    );
+    cases
+}
+
 pub fn bless() -> bool {
     std::env::var_os("BLESS").is_some_and(|v| v == "1")
 }
