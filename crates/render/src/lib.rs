@@ -92,11 +92,7 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Result<Vec<Entry>, Rende
     slice.section("Slice");
     let r = &m.resources;
     if let Some(quota) = &r.cpu_quota {
-        let percent = quota
-            .trim_end_matches('%')
-            .parse::<u64>()
-            .map_err(|_| fail("CPUQuota")(ValueError::Empty { what: "CPUQuota" }))?;
-        slice.set("CPUQuota", Value::percent(percent));
+        slice.set("CPUQuota", Value::percent(quota).map_err(fail("CPUQuota"))?);
     }
     if let Some(weight) = r.cpu_weight {
         slice.set("CPUWeight", Value::number(weight));

@@ -103,9 +103,13 @@ impl Value {
         Value(Kind::Literal(n.into().to_string()))
     }
 
-    /// `n%`, for settings that do not expand specifiers (`CPUQuota=`).
-    pub fn percent(n: u64) -> Value {
-        Value(Kind::Percent(n))
+    /// A percentage like `200%`, for settings that do not expand specifiers
+    /// (`CPUQuota=`): digits, then `%`.
+    pub fn percent(text: &str) -> Result<Value, ValueError> {
+        text.strip_suffix('%')
+            .and_then(|digits| digits.parse::<u64>().ok())
+            .map(|n| Value(Kind::Percent(n)))
+            .ok_or_else(|| ValueError::Alphabet { what: "percentage", value: text.to_owned(), allowed: "digits, then %" })
     }
 
     /// `yes` or `no`.

@@ -168,6 +168,8 @@ fn refusals_name_the_problem() {
         Value::literal("%i"),
         Err(ValueError::Alphabet { .. })
     ));
+    assert!(Value::percent("%i%").is_err());
+    assert!(Value::percent("200").is_err());
     let mut file = UnitFile::new(Syntax::Unit);
     assert!(file.comment("x\ny").is_err());
 }
