@@ -109,7 +109,11 @@ impl Value {
         text.strip_suffix('%')
             .and_then(|digits| digits.parse::<u64>().ok())
             .map(|n| Value(Kind::Percent(n)))
-            .ok_or_else(|| ValueError::Alphabet { what: "percentage", value: text.to_owned(), allowed: "digits, then %" })
+            .ok_or_else(|| ValueError::Alphabet {
+                what: "percentage",
+                value: text.to_owned(),
+                allowed: "digits, then %",
+            })
     }
 
     /// `yes` or `no`.
