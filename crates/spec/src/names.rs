@@ -146,6 +146,12 @@ mod tests {
         let id = TenantId::new("acme-prod").unwrap();
         assert_eq!(id.slice(), "tenants-acme\\x2dprod.slice");
         assert_eq!(id.instance(Template::Tenant), "tenant@acme-prod.service");
+        assert_eq!(
+            id.instance(Template::Network),
+            "tenant-network@acme-prod.service"
+        );
+        assert_eq!(id.machine("web"), "acme-prod-web");
+        assert_eq!(id.vm_unit("db"), "tenant-vm@acme-prod_db.service");
     }
 
     #[test]
