@@ -2,6 +2,10 @@
 //! (doc comments become `description`, which diagnostics quote as the
 //! "allowed" part), so the types, the schema and the checks cannot drift.
 
+// The doc comments below are the schema's descriptions, written for users
+// (`images/<name>.json`), not rustdoc HTML.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
