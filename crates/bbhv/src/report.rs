@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use bbhv_generator::Report;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,8 +25,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
     let text =
         std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-    let report: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    let report: Report = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a generator report", file.display()))?;
 
     // Under systemd, stdout goes to the journal, which reads a "<3>" prefix as
     // priority err; on a terminal the prefix would only be noise.
@@ -34,44 +35,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ""
     };
-    let tenants = report["tenants"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let count = |status: &str| tenants.iter().filter(|t| t["status"] == status).count();
-    let source = report["current"]
-        .as_str()
-        .unwrap_or("nothing (waiting for /var/lib/bitbuilder/current)");
-    println!(
-        "tenant-generator: {} tenants generated, {} disabled, {} failed, from {source} (commit {})",
-        count("generated"),
-        count("disabled"),
-        count("failed"),
-        report["commit"].as_str().unwrap_or("unknown"),
-    );
-    let mut failed = false;
-    for message in report["errors"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
-        println!(
-            "{error}tenant-generator: {}",
-            message.as_str().unwrap_or_default()
-        );
-        failed = true;
+    println!("{}", report.summary());
+    for message in &report.errors {
+        println!("{error}{message}");
     }
-    for tenant in tenants.iter().filter(|t| t["status"] == "failed") {
-        let id = tenant["id"].as_str().unwrap_or_default();
-        let diagnostics: Vec<bbhv_spec::Diagnostic> =
-            serde_json::from_value(tenant["errors"].clone())
-                .with_context(|| format!("{}: errors of tenant {id}", file.display()))?;
-        for diagnostic in diagnostics {
-            println!("{error}tenant {id} skipped: {diagnostic}");
+    for tenant in report.failed() {
+        for diagnostic in &tenant.errors {
+            println!("{error}tenant {} skipped: {diagnostic}", tenant.id);
         }
-        failed = true;
     }
-    Ok(if failed {
+    Ok(if report.has_errors() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

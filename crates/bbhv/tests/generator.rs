@@ -156,7 +156,7 @@ fn bbhv_report_logs_the_skipped_tenants_for_the_journal() {
     let text = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(
-        lines[0].starts_with("tenant-generator: 1 tenants generated, 0 disabled, 6 failed, from "),
+        lines[0].starts_with("1 tenants generated, 0 disabled, 6 failed, from "),
         "{text}"
     );
     assert!(lines.contains(&"<3>tenant wrong-id skipped: tenants/wrong-id/metadata.json:1:29: /id: id \"someone-else\" must equal its directory name \"wrong-id\""), "{text}");

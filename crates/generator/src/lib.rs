@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use bbhv_render::{Entry, Facts};
 use bbhv_spec::{Diagnostic, Tenant, check_fleet, locate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use lock::SharedLock;
 pub use write::{OutputDir, write_entries, write_file_atomically};
@@ -18,36 +18,86 @@ pub use write::{OutputDir, write_entries, write_file_atomically};
 pub const GENERATOR: &str = "tenant-generator";
 
 /// The machine-readable outcome, written to `<run dir>/generator-report.json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
-    pub generator: &'static str,
-    pub version: &'static str,
+    pub generator: String,
+    pub version: String,
     /// The checkout that was read (resolved), or `None` when `current` was missing.
     pub current: Option<String>,
     pub commit: Option<String>,
-    /// `generated`, or `waiting-for-current` when the re-run unit was written.
-    pub state: &'static str,
+    pub state: State,
     pub tenants: Vec<TenantReport>,
     /// Problems that are not any one tenant's (the repository could not be read).
     pub errors: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// What the generator could do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// `current` was read.
+    Generated,
+    /// `current` did not exist: no tenants, the re-run unit enabled.
+    WaitingForCurrent,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TenantReport {
     pub id: String,
     pub file: String,
-    /// `generated`, `disabled` (rendered, not started) or `failed` (skipped).
-    pub status: &'static str,
+    pub status: Status,
     pub errors: Vec<Diagnostic>,
 }
 
+/// What became of one tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Rendered and enabled.
+    Generated,
+    /// Rendered, not started with `tenants.target`.
+    Disabled,
+    /// Skipped: see its errors.
+    Failed,
+}
+
 impl Report {
+    fn new(current: Option<String>, commit: Option<String>, state: State) -> Report {
+        Report {
+            generator: GENERATOR.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            current,
+            commit,
+            state,
+            tenants: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn count(&self, status: Status) -> usize {
+        self.tenants.iter().filter(|t| t.status == status).count()
+    }
+
     pub fn failed(&self) -> impl Iterator<Item = &TenantReport> {
-        self.tenants.iter().filter(|t| t.status == "failed")
+        self.tenants.iter().filter(|t| t.status == Status::Failed)
     }
 
     pub fn has_errors(&self) -> bool {
         !self.errors.is_empty() || self.failed().next().is_some()
+    }
+
+    /// One line for logs: counts, source and commit.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} tenants generated, {} disabled, {} failed, from {} (commit {})",
+            self.count(Status::Generated),
+            self.count(Status::Disabled),
+            self.count(Status::Failed),
+            self.current
+                .as_deref()
+                .unwrap_or("nothing (waiting for /var/lib/bitbuilder/current)"),
+            self.commit.as_deref().unwrap_or("unknown"),
+        )
     }
 }
 
@@ -97,15 +147,11 @@ pub fn plan(checkout: &Checkout) -> Plan {
         source_root: checkout.root.to_string_lossy().into_owned(),
         commit: checkout.commit.clone(),
     };
-    let mut report = Report {
-        generator: GENERATOR,
-        version: env!("CARGO_PKG_VERSION"),
-        current: Some(facts.source_root.clone()),
-        commit: checkout.commit.clone(),
-        state: "generated",
-        tenants: Vec::new(),
-        errors: Vec::new(),
-    };
+    let mut report = Report::new(
+        Some(facts.source_root.clone()),
+        checkout.commit.clone(),
+        State::Generated,
+    );
     let sources = match bbhv_repo::read_tenants(&checkout.root) {
         Ok(sources) => sources,
         Err(e) => {
@@ -129,7 +175,7 @@ pub fn plan(checkout: &Checkout) -> Plan {
             Err(errors) => report.tenants.push(TenantReport {
                 id: source.dir_name,
                 file: source.file,
-                status: "failed",
+                status: Status::Failed,
                 errors,
             }),
         }
@@ -156,9 +202,9 @@ pub fn plan(checkout: &Checkout) -> Plan {
     for (tenant, mut errors) in tenants.into_iter().zip(conflicts) {
         errors.sort_by_key(|d| (d.line, d.column));
         let status = match (errors.is_empty(), tenant.metadata.enabled) {
-            (false, _) => "failed",
-            (true, true) => "generated",
-            (true, false) => "disabled",
+            (false, _) => Status::Failed,
+            (true, true) => Status::Generated,
+            (true, false) => Status::Disabled,
         };
         let ok = errors.is_empty();
         report.tenants.push(TenantReport {
@@ -196,7 +242,7 @@ impl Plan {
                         .iter_mut()
                         .find(|t| t.id == tenant.id.as_str())
                     {
-                        t.status = "failed";
+                        t.status = Status::Failed;
                         t.errors.push(Diagnostic {
                             file: tenant.file.clone(),
                             line: 0,
@@ -214,13 +260,5 @@ impl Plan {
 
 /// The report when `current` does not exist: no tenants, a re-run pending.
 pub fn waiting_report() -> Report {
-    Report {
-        generator: GENERATOR,
-        version: env!("CARGO_PKG_VERSION"),
-        current: None,
-        commit: None,
-        state: "waiting-for-current",
-        tenants: Vec::new(),
-        errors: Vec::new(),
-    }
+    Report::new(None, None, State::WaitingForCurrent)
 }

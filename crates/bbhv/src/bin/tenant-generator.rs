@@ -91,15 +91,7 @@ fn run(normal_dir: &Path, current: &Path, run_dir: &Path, log: &Log) -> std::io:
             log.error(&format!("tenant {} skipped: {diagnostic}", tenant.id));
         }
     }
-    let count = |status: &str| report.tenants.iter().filter(|t| t.status == status).count();
-    log.info(&format!(
-        "{} tenants generated, {} disabled, {} failed, from {} (commit {})",
-        count("generated"),
-        count("disabled"),
-        count("failed"),
-        report.current.as_deref().unwrap_or("nothing"),
-        report.commit.as_deref().unwrap_or("unknown"),
-    ));
+    log.info(&report.summary());
 
     let json = serde_json::to_vec_pretty(&report).map_err(std::io::Error::other)?;
     if let Err(e) = std::fs::create_dir_all(run_dir)
