@@ -58,6 +58,7 @@ pub struct Metadata {
     pub resources: Resources,
     /// The tenant's network.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<Network>,
     /// Containers (systemd-nspawn), by name: a lowercase letter, then up to 30
     /// lowercase letters, digits or dashes.
@@ -80,24 +81,31 @@ fn default_true() -> bool {
 pub struct Resources {
     /// CPU time as a percentage of one CPU, like "200%" for two CPUs.
     #[schemars(pattern("^[1-9][0-9]{0,5}%$"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_quota: Option<String>,
     /// Relative CPU weight, 1 to 10000 (systemd's default is 100).
     #[schemars(range(min = 1, max = 10000))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_weight: Option<u32>,
     /// Hard memory limit: bytes, or with a K, M, G or T suffix, like "4G".
     #[schemars(pattern(SIZE_PATTERN))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_max: Option<String>,
     /// Memory throttling threshold, at most memoryMax: bytes or K, M, G, T, like "3G".
     #[schemars(pattern(SIZE_PATTERN))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_high: Option<String>,
     /// Relative IO weight, 1 to 10000 (systemd's default is 100).
     #[schemars(range(min = 1, max = 10000))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub io_weight: Option<u32>,
     /// Most tasks (processes and threads) at once, 1 to 4194304.
     #[schemars(range(min = 1, max = 4194304))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tasks_max: Option<u32>,
     /// Disk space for the tenant's state: bytes or K, M, G, T, like "20G".
     #[schemars(pattern(SIZE_PATTERN))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_quota: Option<String>,
 }
 
@@ -107,13 +115,16 @@ pub struct Resources {
 pub struct Network {
     /// 802.1Q VLAN id, 1 to 4094, unique on the host.
     #[schemars(range(min = 1, max = 4094))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub vlan: Option<u16>,
     /// The bridge's IPv4 address with prefix length, like "10.100.0.1/24";
     /// subnets may not overlap between tenants.
     #[schemars(pattern("^[0-9.]{7,15}/[0-9]{1,2}$"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv4: Option<String>,
     /// The bridge's IPv6 address with prefix length, like "fd00:100::1/64".
     #[schemars(pattern("^[0-9A-Fa-f:.]{2,45}/[0-9]{1,3}$"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<String>,
     /// Serve DHCP to the tenant's workloads.
     #[serde(default)]
@@ -124,8 +135,10 @@ pub struct Network {
     pub dns: Vec<String>,
     /// Egress rate limit in bits per second, with an optional K, M or G suffix, like "100M".
     #[schemars(pattern(RATE_PATTERN))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub egress_rate: Option<String>,
     /// A WireGuard interface for the tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub wireguard: Option<WireGuard>,
 }
 
@@ -155,6 +168,7 @@ pub struct WireGuardPeer {
     pub public_key: String,
     /// Where the peer is reached, "host:port" or "[ipv6]:port".
     #[schemars(pattern(ENDPOINT_PATTERN))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// Networks routed to the peer, like "10.200.0.0/24", at most 64.
     #[serde(default)]
@@ -173,6 +187,7 @@ pub struct Container {
     /// boot the image's init.
     #[serde(default)]
     #[schemars(length(min = 1, max = 256))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
     /// Environment variables: names of letters, digits and '_' not starting
     /// with a digit; values without NUL.

@@ -209,7 +209,17 @@ impl<'a> Document<'a> {
         }
         Some(match node {
             ast::Value::StringLit(s) => Value::String(s.value.to_string()),
-            ast::Value::NumberLit(n) => Value::Number(serde_json::from_str(n.value).ok()?),
+            ast::Value::NumberLit(n) => match serde_json::from_str(n.value) {
+                Ok(number) => Value::Number(number),
+                Err(_) => {
+                    out.push(self.diagnostic(
+                        n.range.start,
+                        pointer,
+                        format!("the number {} is out of range", n.value),
+                    ));
+                    return None;
+                }
+            },
             ast::Value::BooleanLit(b) => Value::Bool(b.value),
             ast::Value::NullKeyword(_) => Value::Null,
             ast::Value::Array(array) => Value::Array(
