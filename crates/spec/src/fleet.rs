@@ -69,7 +69,7 @@ pub fn check_fleet(tenants: &[Tenant]) -> Vec<Conflict> {
     let mut subnets = [Subnets::new("/network/ipv4"), Subnets::new("/network/ipv6")];
     let mut found = Vec::new();
     for (index, tenant) in tenants.iter().enumerate() {
-        let claims = claims_of(tenant);
+        let claims = claims_of(&tenant.id, &tenant.metadata);
         let mut problems: Vec<(String, String)> = claims
             .iter()
             .filter_map(|(claim, pointer)| {
@@ -112,15 +112,14 @@ pub fn check_fleet(tenants: &[Tenant]) -> Vec<Conflict> {
 
 /// Something a host can have once: a VLAN id, a port, a name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Claim {
-    kind: &'static str,
-    value: String,
+pub(crate) struct Claim {
+    pub(crate) kind: &'static str,
+    pub(crate) value: String,
 }
 
 /// A tenant's claims, each with the JSON pointer that makes it.
-fn claims_of(tenant: &Tenant) -> Vec<(Claim, String)> {
+pub(crate) fn claims_of(id: &TenantId, m: &Metadata) -> Vec<(Claim, String)> {
     let claim = |kind, value: String, pointer: String| (Claim { kind, value }, pointer);
-    let m = &tenant.metadata;
     let mut claims = Vec::new();
     if let Some(net) = &m.network {
         if let Some(vlan) = net.vlan {
@@ -134,11 +133,7 @@ fn claims_of(tenant: &Tenant) -> Vec<(Claim, String)> {
             ));
         }
         for prefix in InterfacePrefix::ALL {
-            claims.push(claim(
-                "interface name",
-                tenant.id.interface(prefix),
-                "/id".into(),
-            ));
+            claims.push(claim("interface name", id.interface(prefix), "/id".into()));
         }
     }
     for (name, container) in &m.containers {
@@ -161,7 +156,7 @@ fn claims_of(tenant: &Tenant) -> Vec<(Claim, String)> {
     for (kind, name) in workloads {
         claims.push(claim(
             "machine name",
-            tenant.id.machine(name),
+            id.machine(name),
             format!("/{kind}/{name}"),
         ));
     }

@@ -1,6 +1,7 @@
 //! One `metadata.json`: strict JSON with positions → schema check (all
 //! errors at once) → typed [`Metadata`] → semantic checks.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::LazyLock;
 
@@ -10,7 +11,9 @@ use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
 use crate::diag::{Diagnostic, LineIndex, pointer_segment, show_value};
+use crate::fleet::{Claim, claims_of};
 use crate::model::Metadata;
+use crate::names::TenantId;
 use crate::schema;
 
 /// Nesting deeper than this is refused before anything else looks at it.
@@ -52,10 +55,12 @@ pub fn parse_metadata(file: &str, dir_name: &str, text: &str) -> Result<Metadata
     if problems.is_empty() {
         Ok(metadata)
     } else {
-        Err(problems
+        let mut diagnostics: Vec<Diagnostic> = problems
             .into_iter()
             .map(|(path, message)| doc.at(&ast, &path, message))
-            .collect())
+            .collect();
+        diagnostics.sort_by_key(|d| (d.line, d.column));
+        Err(diagnostics)
     }
 }
 
@@ -478,35 +483,37 @@ fn semantic_problems(m: &Metadata, dir_name: &str) -> Vec<(String, String)> {
                 );
             }
         }
-        let mut host_ports = std::collections::BTreeMap::new();
         for (i, port) in c.ports.iter().enumerate() {
-            match parse_port(port) {
-                Ok(mapping) => {
-                    if let Some(first) = host_ports.insert((mapping.host, mapping.udp), i) {
-                        problem(
-                            format!("{base}/ports/{i}"),
-                            format!("{port:?} publishes the same host port as ports[{first}]"),
-                        );
-                    }
-                }
-                Err(e) => problem(format!("{base}/ports/{i}"), format!("{port:?}: {e}")),
+            if let Err(e) = parse_port(port) {
+                problem(format!("{base}/ports/{i}"), format!("{port:?}: {e}"));
             }
         }
     }
     for (name, vm) in &m.vms {
-        if m.containers.contains_key(name) {
-            problem(
-                format!("/vms/{name}"),
-                format!(
-                    "{name:?} is also a container name; a machine name is used once per tenant"
-                ),
-            );
-        }
         if parse_size(&vm.memory).is_none_or(|bytes| bytes < 64 << 20) {
             problem(
                 format!("/vms/{name}/memory"),
                 format!("{:?}: allowed: at least 64M", vm.memory),
             );
+        }
+    }
+    // What a host has once, a tenant may not claim twice either (two
+    // containers publishing one port, a container named like a VM).
+    if let Some(id) = TenantId::new(&m.id) {
+        let mut seen: HashMap<Claim, String> = HashMap::new();
+        for (claim, pointer) in claims_of(&id, m) {
+            match seen.get(&claim) {
+                Some(first) => problem(
+                    pointer,
+                    format!(
+                        "{} {} is also used by {first} of this tenant",
+                        claim.kind, claim.value
+                    ),
+                ),
+                None => {
+                    seen.insert(claim, pointer);
+                }
+            }
         }
     }
     problems

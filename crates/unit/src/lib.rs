@@ -48,9 +48,13 @@ impl UnitFile {
     }
 
     /// Adds a `# …` line to the header. Comment text is data too: a control
-    /// character is refused, so it can never end the comment early.
+    /// character is refused, so it can never end the comment early, and so is
+    /// a trailing backslash, which a reader might take for a continuation.
     pub fn comment(&mut self, text: &str) -> Result<&mut Self, ValueError> {
         value::check_no_control(text, "comment")?;
+        if text.ends_with('\\') {
+            return Err(ValueError::TrailingBackslash { what: "comment" });
+        }
         self.header.push(text.to_owned());
         Ok(self)
     }
