@@ -23,18 +23,28 @@ ct_boot() {
   CT_PID= CT_LEADER=
   for i in $(seq 100); do
     [ -s "$pidfile" ] && CT_PID=$(cat "$pidfile")
-    [ -n "$CT_PID" ] && CT_LEADER=$(pgrep -P "$CT_PID" | head -1)
-    [ -n "$CT_LEADER" ] && break
+    [ -n "$CT_PID" ] && break
     sleep 0.1
   done
-  [ -n "$CT_LEADER" ] || { echo "nspawn did not start a container (see $console)"; return 1; }
-  echo "$CT_PID $CT_LEADER" > "$pidfile"
-  for i in $(seq 120); do
-    in_guest test -S /run/systemd/private 2>/dev/null && return 0
+  [ -n "$CT_PID" ] || { echo "nspawn did not start (see $console)"; return 1; }
+  # The container's PID 1 is the child of nspawn that lives in another PID namespace.
+  # nspawn first forks a short-lived "outer child" in ours: taking that one for the leader
+  # would leave nsenter pointing at a dead process.
+  local wait=${LAB_BOOT_TIMEOUT:-120} own_ns pid ns
+  own_ns=$(readlink /proc/self/ns/pid)
+  for i in $(seq $((wait * 4))); do
+    if [ -z "$CT_LEADER" ]; then
+      for pid in $(pgrep -P "$CT_PID"); do
+        ns=$(readlink "/proc/$pid/ns/pid" 2>/dev/null) || continue
+        if [ "$ns" != "$own_ns" ]; then CT_LEADER=$pid; echo "$CT_PID $CT_LEADER" > "$pidfile"; fi
+      done
+    fi
+    # A loaded machine (a parallel build, a fuzzer) can take far longer than the usual 2 s.
+    [ -n "$CT_LEADER" ] && in_guest test -S /run/systemd/private 2>/dev/null && return 0
     kill -0 "$CT_PID" 2>/dev/null || { echo "nspawn exited during boot (see $console)"; return 1; }
     sleep 0.25
   done
-  echo "the container's systemd did not come up within 30 s"
+  echo "the container's systemd did not come up within $wait s"
   return 1
 }
 
