@@ -12,7 +12,7 @@ use bbhv_spec::{Diagnostic, Tenant, check_fleet, locate};
 use serde::{Deserialize, Serialize};
 
 pub use lock::SharedLock;
-pub use write::{OutputDir, write_entries, write_file_atomically};
+pub use write::{OutputDir, write_file_atomically};
 
 /// The generator's name, in provenance headers and logs.
 pub const GENERATOR: &str = "tenant-generator";

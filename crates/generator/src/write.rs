@@ -97,11 +97,6 @@ impl OutputDir {
     }
 }
 
-/// Writes `entries` below `dir` (for one-off callers; see [`OutputDir`]).
-pub fn write_entries(dir: &Path, entries: &[Entry]) -> std::io::Result<()> {
-    OutputDir::open(dir)?.write(entries)
-}
-
 /// Writes `path` through a temporary file in the same directory and a rename.
 pub fn write_file_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
     let temporary = temporary_name(path);
