@@ -39,4 +39,4 @@ schema:
 	$(CARGO) run --quiet --bin bbhv -- schema > schema/metadata.schema.json
 
 bless: schema
-	BLESS=1 $(CARGO) test --quiet -p bbhv --test golden
+	BLESS=1 $(CARGO) test --quiet -p bbhv --test golden --test validate

@@ -13,6 +13,12 @@ use bbhv_render::Entry;
 pub struct Args {
     /// The repository checkout (the directory holding tenants/).
     repo: PathBuf,
+    /// The checkout the host runs now: a tenant holding a VLAN, port, name
+    /// or subnet there keeps it against a newcomer that claims it too
+    /// (tenant-generator uses /var/lib/bitbuilder/previous). Without it, the
+    /// first tenant by id keeps it.
+    #[arg(long, value_name = "DIR")]
+    applied: Option<PathBuf>,
     /// Write the units into this directory (created if missing).
     #[arg(long, group = "output")]
     out: Option<PathBuf>,
@@ -31,7 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(commit) = args.commit {
         checkout.commit = Some(commit);
     }
-    let mut plan = plan(&checkout);
+    let mut plan = plan(&checkout, args.applied.as_deref());
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut dir = match &args.out {

@@ -51,7 +51,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Network { id } => {
             let (tenant, _) = load(&id)?;
-            let net = tenant.metadata.network.as_ref().with_context(|| {
+            let net = tenant.network.as_ref().with_context(|| {
                 format!("tenant {id} declares no network; tenant-generator does not require this unit for it")
             })?;
             let mut parts = vec![format!(
@@ -62,7 +62,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                 let vlan_link = tenant.id.interface(InterfacePrefix::Vlan);
                 parts.push(format!("VLAN {vlan} ({vlan_link})"));
             }
-            parts.extend([&net.ipv4, &net.ipv6].into_iter().flatten().cloned());
+            parts.extend(net.ipv4.map(|n| n.to_string()));
+            parts.extend(net.ipv6.map(|n| n.to_string()));
             if net.wireguard.is_some() {
                 let wg = tenant.id.interface(InterfacePrefix::WireGuard);
                 parts.push(format!("WireGuard {wg}"));
@@ -111,24 +112,28 @@ fn load(id: &str) -> anyhow::Result<(Tenant, Option<String>)> {
 }
 
 fn summary(tenant: &Tenant, commit: Option<&str>) -> String {
-    let m = &tenant.metadata;
     let mut parts = vec![format!("slice {}", tenant.id.slice())];
     parts.push(format!(
         "{} containers, {} VMs",
-        m.containers.len(),
-        m.vms.len()
+        tenant.containers.len(),
+        tenant.vms.len()
     ));
-    if let Some(net) = &m.network {
+    if let Some(net) = &tenant.network {
         let mut n = String::from("network");
         if let Some(vlan) = net.vlan {
             n.push_str(&format!(" VLAN {vlan}"));
         }
-        for addr in [&net.ipv4, &net.ipv6].into_iter().flatten() {
+        for addr in net
+            .ipv4
+            .map(|a| a.to_string())
+            .into_iter()
+            .chain(net.ipv6.map(|a| a.to_string()))
+        {
             n.push_str(&format!(" {addr}"));
         }
         parts.push(n);
     }
-    if !m.enabled {
+    if !tenant.enabled {
         parts.push("disabled in the repository (started by hand)".into());
     }
     parts.push(format!("commit {}", commit.unwrap_or("unknown")));

@@ -10,6 +10,12 @@ use bbhv_generator::{Checkout, plan};
 pub struct Args {
     /// The repository checkout (the directory holding tenants/).
     repo: PathBuf,
+    /// The checkout the host runs now: a tenant holding a VLAN, port, name
+    /// or subnet there keeps it against a newcomer that claims it too
+    /// (tenant-generator uses /var/lib/bitbuilder/previous). Without it, the
+    /// first tenant by id keeps it.
+    #[arg(long, value_name = "DIR")]
+    applied: Option<PathBuf>,
     /// Print the generator's JSON report instead of text.
     #[arg(long)]
     json: bool,
@@ -18,7 +24,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let checkout = Checkout::resolve(&args.repo)
         .with_context(|| format!("{}: no such directory", args.repo.display()))?;
-    let mut plan = plan(&checkout);
+    let mut plan = plan(&checkout, args.applied.as_deref());
     // Rendering is part of validation: a value the writer refuses is an error too.
     plan.render_each(|_| Ok(()))?;
     let report = &plan.report;

@@ -105,7 +105,9 @@ impl Report {
 /// 10,000 tenants one at a time keeps memory flat).
 #[derive(Debug)]
 pub struct Plan {
-    pub facts: Facts,
+    /// `None` when the checkout's path cannot be written into a unit (then
+    /// there are no tenants either, and the report says why).
+    pub facts: Option<Facts>,
     pub tenants: Vec<Tenant>,
     pub report: Report,
 }
@@ -140,18 +142,29 @@ fn commit_of_generation(root: &Path) -> Option<String> {
 }
 
 /// Reads and checks the whole checkout. Per-tenant problems go to the
-/// report; only the good tenants are in the plan.
-pub fn plan(checkout: &Checkout) -> Plan {
-    let facts = Facts {
-        generator: GENERATOR,
-        source_root: checkout.root.to_string_lossy().into_owned(),
-        commit: checkout.commit.clone(),
-    };
+/// report; only the good tenants are in the plan. `applied` is the checkout
+/// the host runs now (`previous` once `current` has moved on): a tenant that
+/// holds a VLAN, port, name or subnet there keeps it against a newcomer. It
+/// is read only when tenants conflict, and only for those tenants.
+pub fn plan(checkout: &Checkout, applied: Option<&Path>) -> Plan {
+    let root = checkout.root.to_string_lossy().into_owned();
     let mut report = Report::new(
-        Some(facts.source_root.clone()),
+        Some(root.clone()),
         checkout.commit.clone(),
         State::Generated,
     );
+    let facts = match Facts::new(GENERATOR, &root, checkout.commit.as_deref()) {
+        Ok(facts) => facts,
+        Err(e) => {
+            report.errors.push(e.to_string());
+            return Plan {
+                facts: None,
+                tenants: Vec::new(),
+                report,
+            };
+        }
+    };
+    let facts = Some(facts);
     let sources = match bbhv_repo::read_tenants(&checkout.root) {
         Ok(sources) => sources,
         Err(e) => {
@@ -181,11 +194,31 @@ pub fn plan(checkout: &Checkout) -> Plan {
         }
     }
 
-    // Conflicts between tenants: the later claimer fails, the others go on.
-    // The file is read again to point at the key: conflicts are rare, and
-    // keeping every tenant's text for them would cost 10 MiB at 10,000.
+    // Conflicts between tenants: the incumbent keeps the claim, the other
+    // fails, the rest go on. The file is read again to point at the key:
+    // conflicts are rare, and keeping every tenant's text for them would
+    // cost 10 MiB at 10,000.
+    let mut found = check_fleet(&tenants, &[]);
+    if !found.is_empty()
+        && let Some(applied) = applied
+    {
+        let mut involved: Vec<&str> = found
+            .iter()
+            .flat_map(|c| [tenants[c.index].id.as_str(), c.owner.as_str()])
+            .collect();
+        involved.sort_unstable();
+        involved.dedup();
+        let before: Vec<Tenant> = involved
+            .into_iter()
+            .filter_map(|id| {
+                let source = bbhv_repo::read_tenant(applied, id).ok()?;
+                Tenant::parse(&source.file, &source.dir_name, &source.text.ok()?).ok()
+            })
+            .collect();
+        found = check_fleet(&tenants, &before);
+    }
     let mut conflicts: Vec<Vec<Diagnostic>> = vec![Vec::new(); tenants.len()];
-    for conflict in check_fleet(&tenants) {
+    for conflict in found {
         let tenant = &tenants[conflict.index];
         let text = bbhv_repo::read_tenant(&checkout.root, tenant.id.as_str())
             .ok()
@@ -201,7 +234,7 @@ pub fn plan(checkout: &Checkout) -> Plan {
     let mut good = Vec::with_capacity(tenants.len());
     for (tenant, mut errors) in tenants.into_iter().zip(conflicts) {
         errors.sort_by_key(|d| (d.line, d.column));
-        let status = match (errors.is_empty(), tenant.metadata.enabled) {
+        let status = match (errors.is_empty(), tenant.enabled) {
             (false, _) => Status::Failed,
             (true, true) => Status::Generated,
             (true, false) => Status::Disabled,
@@ -226,33 +259,16 @@ pub fn plan(checkout: &Checkout) -> Plan {
 }
 
 impl Plan {
-    /// Renders each good tenant and hands its entries to `sink`. A tenant
-    /// that fails to render is moved to the failed ones in the report.
+    /// Renders each good tenant and hands its entries to `sink`.
     pub fn render_each(
         &mut self,
         mut sink: impl FnMut(&[Entry]) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
+        let Some(facts) = &self.facts else {
+            return Ok(());
+        };
         for tenant in &self.tenants {
-            match bbhv_render::render_tenant(tenant, &self.facts) {
-                Ok(entries) => sink(&entries)?,
-                Err(e) => {
-                    if let Some(t) = self
-                        .report
-                        .tenants
-                        .iter_mut()
-                        .find(|t| t.id == tenant.id.as_str())
-                    {
-                        t.status = Status::Failed;
-                        t.errors.push(Diagnostic {
-                            file: tenant.file.clone(),
-                            line: 0,
-                            column: 0,
-                            path: String::new(),
-                            message: e.to_string(),
-                        });
-                    }
-                }
-            }
+            sink(&bbhv_render::render_tenant(tenant, facts))?;
         }
         Ok(())
     }

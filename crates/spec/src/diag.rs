@@ -74,3 +74,20 @@ pub(crate) fn show_value(value: &serde_json::Value) -> String {
         text
     }
 }
+
+/// A diagnostic at `pointer` of `text` (the file named `file`), for a
+/// problem found after parsing (a fleet conflict); line 0 when the text no
+/// longer parses (it changed since it was checked).
+pub fn locate(file: &str, text: &str, pointer: &str, message: String) -> Diagnostic {
+    let doc = crate::json::Document::new(file, text);
+    match doc.syntax() {
+        Ok(root) => doc.at(&root, pointer, message),
+        Err(_) => Diagnostic {
+            file: file.to_owned(),
+            line: 0,
+            column: 0,
+            path: pointer.to_owned(),
+            message,
+        },
+    }
+}

@@ -76,7 +76,9 @@ fn run(normal_dir: &Path, current: &Path, run_dir: &Path, log: &Log) -> std::io:
             waiting_report()
         }
         Some(checkout) => {
-            let mut plan = plan(&checkout);
+            // What the host ran before `current` moved: incumbents keep their claims.
+            let previous = env_path("BITBUILDER_PREVIOUS", "/var/lib/bitbuilder/previous");
+            let mut plan = plan(&checkout, Some(&previous));
             let mut out = OutputDir::open(normal_dir)?;
             plan.render_each(|entries| out.write(entries))?;
             plan.report
