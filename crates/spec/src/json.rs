@@ -78,6 +78,8 @@ pub(crate) struct Document<'a> {
     file: &'a str,
     text: &'a str,
     lines: LineIndex<'a>,
+    /// Problems found but not positioned (past the cap).
+    pub(crate) dropped: std::cell::Cell<usize>,
 }
 
 impl<'a> Document<'a> {
@@ -86,6 +88,7 @@ impl<'a> Document<'a> {
             file,
             text,
             lines: LineIndex::new(text),
+            dropped: std::cell::Cell::new(0),
         }
     }
 
@@ -180,6 +183,11 @@ impl<'a> Document<'a> {
                     let name = prop.name.as_str();
                     let path = format!("{pointer}/{}", pointer_segment(name));
                     if map.contains_key(name) {
+                        if out.len() >= crate::parse::MAX_DIAGNOSTICS {
+                            // Counted, not positioned: finding the first costs a scan.
+                            self.dropped.set(self.dropped.get() + 1);
+                            continue;
+                        }
                         let first = object.properties.iter().find(|p| p.name.as_str() == name);
                         let first_line = first.map_or(0, |p| self.lines.position(p.range.start).0);
                         out.push(self.diagnostic(

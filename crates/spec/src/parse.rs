@@ -74,7 +74,7 @@ fn diagnose(file: &str, dir_name: &str, text: &str) -> Vec<Diagnostic> {
         return diagnostics;
     };
     // Duplicate keys are reported with, not instead of, the schema's findings.
-    let mut total = diagnostics.len();
+    let mut total = diagnostics.len() + doc.dropped.get();
     for error in VALIDATOR.iter_errors(&json) {
         let budget = MAX_DIAGNOSTICS.saturating_sub(diagnostics.len());
         let (shown, count) = doc.schema_error(&ast, &error, budget);

@@ -138,3 +138,10 @@ fn json_that_serde_json_refuses_is_refused() {
         diagnostics[0]
     );
 }
+
+#[test]
+fn fifty_thousand_duplicate_keys() {
+    let dup = vec!["\"description\": \"x\""; 50_000].join(",");
+    let diagnostics = parse(&format!("{{\"schemaVersion\": 1, \"id\": \"t\", {dup}}}"));
+    assert_capped(&diagnostics, 49_999);
+}
