@@ -76,3 +76,60 @@ fn the_checked_in_schema_is_current() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// A newcomer cannot take what a running tenant holds (issue #6): tenant
+/// `zeta` holds VLAN 7 in the applied checkout; `alpha` arrives with VLAN 7
+/// and fails, whatever the id order. Without the applied checkout the first
+/// by id keeps it.
+#[test]
+fn the_incumbent_keeps_its_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |repo: &str, id: &str, vlan: u16| {
+        let tenant = dir.path().join(repo).join("tenants").join(id);
+        std::fs::create_dir_all(&tenant).unwrap();
+        let text =
+            format!(r#"{{"schemaVersion": 1, "id": "{id}", "network": {{"vlan": {vlan}}}}}"#);
+        std::fs::write(tenant.join("metadata.json"), text).unwrap();
+    };
+    write("applied", "zeta", 7);
+    write("new", "zeta", 7);
+    write("new", "alpha", 7);
+    let status = |extra: &[&str]| {
+        let new = dir.path().join("new");
+        let mut args = vec!["validate", "--json", new.to_str().unwrap()];
+        args.extend(extra);
+        let output = bbhv(&args);
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        report["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let errors = t["errors"].as_array().unwrap();
+                let message = errors
+                    .first()
+                    .map_or("", |e| e["message"].as_str().unwrap());
+                format!(
+                    "{} {} {message}",
+                    t["id"].as_str().unwrap(),
+                    t["status"].as_str().unwrap()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let applied = dir.path().join("applied");
+    assert_eq!(
+        status(&["--applied", applied.to_str().unwrap()]),
+        [
+            r#"alpha failed VLAN 7 is already used by tenant "zeta" (tenants/zeta/metadata.json)"#,
+            "zeta generated ",
+        ]
+    );
+    assert_eq!(
+        status(&[]),
+        [
+            "alpha generated ",
+            r#"zeta failed VLAN 7 is already used by tenant "alpha" (tenants/alpha/metadata.json)"#,
+        ]
+    );
+}
