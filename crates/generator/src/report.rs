@@ -180,13 +180,14 @@ impl Report {
             let lines: Vec<Line> = if tenant.errors.is_empty() {
                 vec![Line::new(
                     Priority::Err,
-                    &format!("tenant {} failed: {}", tenant.id, tenant.file),
+                    &format!("{}: tenant {} failed", tenant.file, tenant.id),
                 )]
             } else {
+                // A diagnostic starts with the tenant's file, which names it.
                 tenant
                     .errors
                     .iter()
-                    .map(|d| Line::new(Priority::Err, &format!("tenant {} failed: {d}", tenant.id)))
+                    .map(|d| Line::new(Priority::Err, &d.to_string()))
                     .collect()
             };
             lines
@@ -230,7 +231,7 @@ mod tests {
         assert_eq!(lines[1].text, "bad\\nline");
         assert_eq!(
             lines[2].text,
-            "tenant evil\\n\\x1b[31mfake: 0 tenants failed failed: tenants/evil\\n/metadata.json: not a tenant id"
+            "tenants/evil\\n/metadata.json: not a tenant id"
         );
         assert!(lines.iter().all(|l| !l.text.chars().any(is_control)));
     }
