@@ -139,13 +139,7 @@ fn a_fifo_is_never_opened() {
     });
     // Let the writer block in open() before the repository is read.
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(
-        errors(dir.path()),
-        vec![
-            ("fifo".into(), "not a regular file (a FIFO)".into()),
-            ("good".into(), "ok".into()),
-        ]
-    );
+    let found = errors(dir.path());
     let woke = was_opened.recv_timeout(std::time::Duration::from_millis(300));
     // Release the writer either way.
     use std::os::unix::fs::OpenOptionsExt as _;
@@ -156,6 +150,13 @@ fn a_fifo_is_never_opened() {
         .unwrap();
     writer.join().unwrap();
     assert!(woke.is_err(), "the reader opened the FIFO");
+    assert_eq!(
+        found,
+        vec![
+            ("fifo".into(), "not a regular file (a FIFO)".into()),
+            ("good".into(), "ok".into()),
+        ]
+    );
 }
 
 /// A device node (root only: /dev/null's numbers) is refused by its type.
