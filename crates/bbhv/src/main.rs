@@ -37,7 +37,6 @@ enum Command {
     Tenant(tenant::Command),
 }
 
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -78,11 +78,18 @@ fn without_var_lib_bitbuilder_it_waits_too() {
     std::fs::create_dir_all(&out).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_tenant-generator"))
         .arg(&out)
-        .env("BITBUILDER_CURRENT", host.dir.path().join("var/lib/bitbuilder/current"))
+        .env(
+            "BITBUILDER_CURRENT",
+            host.dir.path().join("var/lib/bitbuilder/current"),
+        )
         .env("BITBUILDER_RUN_DIR", host.run_dir())
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(
         out.join("multi-user.target.wants/bitbuilder-generator-rerun.service")
             .is_symlink()
@@ -98,7 +105,9 @@ fn assert_current_is_an_error(host: &Host, reason: &str) {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     let current = host.current().display().to_string();
     assert!(
-        stderr.contains(&format!("tenant-generator: the applied checkout {current}: {reason}")),
+        stderr.contains(&format!(
+            "tenant-generator: the applied checkout {current}: {reason}"
+        )),
         "{stderr}"
     );
     assert_eq!(snapshot(&out), vec![], "nothing generated, no re-run unit");
@@ -107,7 +116,10 @@ fn assert_current_is_an_error(host: &Host, reason: &str) {
     )
     .unwrap();
     assert_eq!(report["state"], "error");
-    assert!(report["errors"][0].as_str().unwrap().contains(reason), "{report}");
+    assert!(
+        report["errors"][0].as_str().unwrap().contains(reason),
+        "{report}"
+    );
     // bbhv report reads it and fails too.
     let output = Command::new(env!("CARGO_BIN_EXE_bbhv"))
         .arg("report")
@@ -116,7 +128,10 @@ fn assert_current_is_an_error(host: &Host, reason: &str) {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let text = String::from_utf8(output.stdout).unwrap();
-    assert!(text.starts_with(&format!("no tenants: {current} cannot be read\n")), "{text}");
+    assert!(
+        text.starts_with(&format!("no tenants: {current} cannot be read\n")),
+        "{text}"
+    );
     assert!(text.contains(reason), "{text}");
 }
 
@@ -126,7 +141,9 @@ fn a_dangling_current_is_an_error() {
     std::fs::remove_dir_all(host.dir.path().join("generations")).unwrap();
     assert_current_is_an_error(
         &host,
-        &format!("is a symlink to generations/1-{SHA}, which does not exist (a pruned generation?)"),
+        &format!(
+            "is a symlink to generations/1-{SHA}, which does not exist (a pruned generation?)"
+        ),
     );
 }
 

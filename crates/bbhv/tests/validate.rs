@@ -129,6 +129,9 @@ fn control_characters_in_names_are_escaped_everywhere() {
         let lines: Vec<&str> = stdout.lines().collect();
         assert!(lines[0].starts_with("2 tenants: 1 enabled, 0 disabled, 1 failed; from "));
         let prefix = if journal { "<3>" } else { "" };
-        assert!(lines[1].starts_with(&format!("{prefix}{escaped}: directory name ")), "{stdout:?}");
+        assert!(
+            lines[1].starts_with(&format!("{prefix}{escaped}: directory name ")),
+            "{stdout:?}"
+        );
     }
 }

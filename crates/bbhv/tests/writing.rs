@@ -89,7 +89,10 @@ fn render_out_never_writes_through_links_planted_in_dir_and_drops_old_files() {
 
     let output = render_out(&host.current(), &out);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(std::fs::read_dir(outside.join("dropins")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(outside.join("dropins")).unwrap().count(),
+        0
+    );
     assert_eq!(std::fs::read_dir(outside.join("wants")).unwrap().count(), 0);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     assert_eq!(std::fs::metadata(&victim).unwrap().len(), 8);
@@ -217,7 +220,9 @@ fn one_unwritable_path_fails_only_its_tenant() {
             ("c".into(), "generated".into())
         ]
     );
-    let message = report["tenants"][0]["errors"][0]["message"].as_str().unwrap();
+    let message = report["tenants"][0]["errors"][0]["message"]
+        .as_str()
+        .unwrap();
     assert_eq!(
         message,
         format!(
@@ -228,12 +233,24 @@ fn one_unwritable_path_fails_only_its_tenant() {
     assert!(stderr(&output).contains(message), "{}", stderr(&output));
     // a is not half written; b and c are whole.
     assert!(!out.join("tenants-a.slice").exists());
-    assert!(!out.join("tenants.target.wants/tenant@a.service").is_symlink());
-    assert_eq!(std::fs::read_to_string(out.join("tenant@a.service.d")).unwrap(), "in the way");
+    assert!(
+        !out.join("tenants.target.wants/tenant@a.service")
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("tenant@a.service.d")).unwrap(),
+        "in the way"
+    );
     for id in ["b", "c"] {
         assert!(out.join(format!("tenants-{id}.slice")).is_file());
-        assert!(out.join(format!("tenant-network@{id}.service.d/50-bitbuilder.conf")).is_file());
-        assert!(out.join(format!("tenants.target.wants/tenant@{id}.service")).is_symlink());
+        assert!(
+            out.join(format!("tenant-network@{id}.service.d/50-bitbuilder.conf"))
+                .is_file()
+        );
+        assert!(
+            out.join(format!("tenants.target.wants/tenant@{id}.service"))
+                .is_symlink()
+        );
     }
 }
 
@@ -256,7 +273,10 @@ fn an_output_directory_that_cannot_be_opened_fails_every_tenant_with_a_report() 
     );
     let error = report["errors"][0].as_str().unwrap();
     assert!(
-        error.starts_with(&format!("cannot open the output directory {}: ", out.display())),
+        error.starts_with(&format!(
+            "cannot open the output directory {}: ",
+            out.display()
+        )),
         "{error}"
     );
     assert!(
@@ -266,7 +286,11 @@ fn an_output_directory_that_cannot_be_opened_fails_every_tenant_with_a_report() 
             .starts_with("not written: cannot open the output directory"),
         "{report}"
     );
-    assert!(stderr(&output).contains("no tenant was written"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no tenant was written"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]

@@ -104,14 +104,10 @@ impl Checkout {
 /// The OS error, with a word on the common ones.
 fn describe(e: &std::io::Error) -> String {
     match rustix::io::Errno::from_io_error(e) {
-        Some(rustix::io::Errno::LOOP) => {
-            "is a symlink loop (too many levels of symbolic links); \
+        Some(rustix::io::Errno::LOOP) => "is a symlink loop (too many levels of symbolic links); \
              it must point at a generation directory"
-                .into()
-        }
-        Some(rustix::io::Errno::NOTDIR) => {
-            "a component of the path is not a directory".into()
-        }
+            .into(),
+        Some(rustix::io::Errno::NOTDIR) => "a component of the path is not a directory".into(),
         Some(rustix::io::Errno::ACCESS) => format!("{e}: the generator must be able to read it"),
         _ => e.to_string(),
     }

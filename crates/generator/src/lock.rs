@@ -109,7 +109,11 @@ mod tests {
         let missing = dir.path().join("would-be-created");
         std::os::unix::fs::symlink(&missing, &lock).unwrap();
         let error = SharedLock::acquire(&lock, Duration::ZERO).unwrap_err();
-        assert!(error.to_string().ends_with("lock: is a symlink; the lock is never taken through one"));
+        assert!(
+            error
+                .to_string()
+                .ends_with("lock: is a symlink; the lock is never taken through one")
+        );
         assert!(!missing.exists());
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     }

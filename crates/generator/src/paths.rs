@@ -89,7 +89,10 @@ mod tests {
     fn defaults_are_the_fixed_paths() {
         let paths = HostPaths::default();
         assert_eq!(paths.current, PathBuf::from(bbhv_render::CURRENT));
-        assert_eq!(paths.previous, PathBuf::from("/var/lib/bitbuilder/previous"));
+        assert_eq!(
+            paths.previous,
+            PathBuf::from("/var/lib/bitbuilder/previous")
+        );
         assert_eq!(
             paths.generations,
             PathBuf::from("/var/lib/bitbuilder/generations")

@@ -149,7 +149,10 @@ pub fn run(paths: &HostPaths, normal_dir: &Path, log: &Log) -> Report {
                 log.emit(Priority::Warning, &format!("cannot write the report: {e}"));
             }
         }
-        Err(e) => log.emit(Priority::Warning, &format!("cannot serialize the report: {e}")),
+        Err(e) => log.emit(
+            Priority::Warning,
+            &format!("cannot serialize the report: {e}"),
+        ),
     }
     report
 }

@@ -463,14 +463,20 @@ mod tests {
         let error = out
             .write(&[file("b.slice", "x"), file("b.d/conf", "ours")])
             .unwrap_err();
-        assert!(error.to_string().contains("b.d/conf: already exists"), "{error}");
+        assert!(
+            error.to_string().contains("b.d/conf: already exists"),
+            "{error}"
+        );
         assert!(!dir.path().join("b.slice").exists());
         assert_eq!(
             std::fs::read_to_string(dir.path().join("b.d/conf")).unwrap(),
             "theirs"
         );
         out.write(&[file("c.slice", "c")]).unwrap();
-        assert_eq!(std::fs::read_to_string(dir.path().join("c.slice")).unwrap(), "c");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("c.slice")).unwrap(),
+            "c"
+        );
     }
 
     #[test]
@@ -483,7 +489,12 @@ mod tests {
         std::os::unix::fs::symlink(&outside, out_path.join("a.d")).unwrap();
         let mut out = OutputDir::open(&out_path).unwrap();
         let error = out.write(&[file("a.d/conf", "x")]).unwrap_err();
-        assert!(error.to_string().ends_with("a.d: is a symlink; links are never followed"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .ends_with("a.d: is a symlink; links are never followed"),
+            "{error}"
+        );
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
     }
 
@@ -501,7 +512,12 @@ mod tests {
             ])
             .unwrap();
         }
-        assert_eq!(std::fs::read_dir(dir.path().join("w.wants")).unwrap().count(), 500);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("w.wants"))
+                .unwrap()
+                .count(),
+            500
+        );
     }
 
     #[test]
@@ -511,7 +527,9 @@ mod tests {
         std::fs::write(&victim, "precious").unwrap();
         let report = dir.path().join("report.json");
         std::os::unix::fs::symlink(&victim, &report).unwrap();
-        let temporary = dir.path().join(format!(".report.json.{}-0.tmp", std::process::id()));
+        let temporary = dir
+            .path()
+            .join(format!(".report.json.{}-0.tmp", std::process::id()));
         std::fs::hard_link(&victim, &temporary).unwrap();
         replace_file(&report, b"new").unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");

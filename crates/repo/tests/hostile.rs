@@ -177,6 +177,9 @@ fn a_device_node_is_refused_by_its_type() {
     }
     assert_eq!(
         errors(dir.path()),
-        vec![("dev".into(), "not a regular file (a character device)".into())]
+        vec![(
+            "dev".into(),
+            "not a regular file (a character device)".into()
+        )]
     );
 }
