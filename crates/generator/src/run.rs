@@ -156,3 +156,52 @@ pub fn run(paths: &HostPaths, normal_dir: &Path, log: &Log) -> Report {
     }
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Status;
+
+    fn paths(root: &Path) -> HostPaths {
+        HostPaths::from_lookup(|name| match name {
+            "BITBUILDER_STATE_DIR" => Some(root.join("state").into()),
+            "BITBUILDER_RUN_DIR" => Some(root.join("run").into()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_run_always_ends_with_a_report_and_logs_its_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths(dir.path());
+        let log = Log::capture();
+        let report = run(&paths, &dir.path().join("out"), &log);
+        assert_eq!(report.state, State::WaitingForCurrent);
+        assert!(!report.has_errors());
+        assert!(paths.report.is_file());
+        let lines = log.captured();
+        assert!(lines[0].text.contains("/var not mounted yet?"), "{lines:?}");
+        assert_eq!(lines[1].text, report.summary());
+
+        // A tenant whose write fails is failed; the run still reports.
+        let repo = paths.generations.join("1-0123456789");
+        std::fs::create_dir_all(repo.join("tenants/a")).unwrap();
+        std::fs::write(
+            repo.join("tenants/a/metadata.json"),
+            r#"{ "schemaVersion": 1, "id": "a" }"#,
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&repo, &paths.current).unwrap();
+        let out = dir.path().join("out2");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("tenants-a.slice"), "planted").unwrap();
+        let report = run(&paths, &out, &Log::capture());
+        assert_eq!(report.state, State::Generated);
+        assert_eq!(report.commit.as_deref(), Some("0123456789"));
+        assert_eq!(report.count(Status::Failed), 1);
+        assert_eq!(
+            std::fs::read_to_string(out.join("tenants-a.slice")).unwrap(),
+            "planted"
+        );
+    }
+}

@@ -65,8 +65,10 @@ impl OutputDir {
             path: path.to_owned(),
             reason: format!("creating the output directory: {e}"),
         })?;
-        let fd = rustix::fs::open(path, dir_flags(), Mode::empty())
-            .map_err(|e| WriteError::new(path.to_owned(), "opening the output directory", e))?;
+        let fd = rustix::fs::open(path, dir_flags(), Mode::empty()).map_err(|e| {
+            let e = symlink_or(rustix::fs::CWD, path.as_os_str(), e);
+            WriteError::new(path.to_owned(), "opening the output directory", e)
+        })?;
         Ok(OutputDir::from_fd(fd, path))
     }
 
@@ -177,11 +179,7 @@ impl OutputDir {
             }
         }
         let fd = rustix::fs::openat(parent_fd, name, dir_flags(), Mode::empty()).map_err(|e| {
-            // O_NOFOLLOW|O_DIRECTORY says ENOTDIR for a symlink: say which.
-            let e = match rustix::fs::statat(parent_fd, name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => Errno::LOOP,
-                _ => e,
-            };
+            let e = symlink_or(parent_fd, name, e);
             WriteError::new(self.path.join(rel), "opening the directory", e)
         })?;
         self.made.insert(rel.to_owned());
@@ -198,6 +196,14 @@ impl OutputDir {
             Some(fd) => fd.as_fd(),
             None => self.root.as_fd(),
         }
+    }
+}
+
+/// O_NOFOLLOW|O_DIRECTORY says ENOTDIR for a symlink: `ELOOP` when it is one.
+fn symlink_or(at: impl AsFd, name: &OsStr, e: Errno) -> Errno {
+    match rustix::fs::statat(at, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => Errno::LOOP,
+        _ => e,
     }
 }
 
@@ -301,7 +307,13 @@ impl Staging {
                 }
                 Err(e) => {
                     let _ = remove_tree(p, t);
-                    Err(fail("rename (it appeared while rendering)", e))
+                    Err(match e {
+                        Errno::EXIST => WriteError {
+                            path: target.clone(),
+                            reason: "appeared while rendering; nothing was replaced".into(),
+                        },
+                        e => fail("rename", e),
+                    })
                 }
             };
         }
