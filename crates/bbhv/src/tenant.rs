@@ -3,11 +3,10 @@
 //! 10,000 small reads, not 10,000 reads of the fleet.
 
 use std::os::unix::fs::DirBuilderExt as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use bbhv_generator::Checkout;
+use bbhv_generator::{Checkout, HostPaths, escape};
 use bbhv_spec::Tenant;
 use bbhv_spec::names::InterfacePrefix;
 
@@ -35,9 +34,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Prepare { id } => {
             let (tenant, _) = load(&id)?;
-            let root = std::env::var_os("BITBUILDER_TENANTS_DIR")
-                .map_or_else(|| PathBuf::from("/var/lib/tenants"), PathBuf::from);
-            let state = root.join(tenant.id.as_str());
+            let state = HostPaths::from_env().tenants_dir.join(tenant.id.as_str());
             // systemd/: the tenant's unit drop-ins; upper/, work/: its overlay.
             for dir in ["", "systemd", "upper", "work"] {
                 let path = state.join(dir);
@@ -86,9 +83,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn load(id: &str) -> anyhow::Result<(Tenant, Option<String>)> {
-    let current = crate::current_path();
-    let checkout = Checkout::resolve(&current)
-        .with_context(|| format!("{}: no applied checkout", current.display()))?;
+    let current = HostPaths::from_env().current;
+    let checkout = Checkout::open(&current).context("no applied checkout")?;
     let source = bbhv_repo::read_tenant(&checkout.root, id)?;
     let text = source.text.map_err(|d| {
         anyhow::anyhow!(
@@ -100,7 +96,7 @@ fn load(id: &str) -> anyhow::Result<(Tenant, Option<String>)> {
         Ok(tenant) => Ok((tenant, checkout.commit)),
         Err(diagnostics) => {
             for d in &diagnostics {
-                eprintln!("{d}");
+                eprintln!("{}", escape(&d.to_string()));
             }
             bail!(
                 "tenant {id} is invalid in {} ({} problems)",

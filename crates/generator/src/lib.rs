@@ -2,104 +2,27 @@
 //! both write exactly the same tree: read the checkout, check every tenant
 //! and the fleet, render the good ones, report the bad ones.
 
+mod checkout;
 mod lock;
+mod paths;
+mod report;
+mod run;
 mod write;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bbhv_render::{Entry, Facts};
 use bbhv_spec::{Diagnostic, Tenant, check_fleet, locate};
-use serde::{Deserialize, Serialize};
 
-pub use lock::SharedLock;
-pub use write::{OutputDir, write_file_atomically};
+pub use checkout::{Checkout, CheckoutError, Current};
+pub use lock::{LockError, SharedLock};
+pub use paths::HostPaths;
+pub use report::{Line, Priority, Report, State, Status, TenantReport, escape};
+pub use run::{Log, run};
+pub use write::{OutputDir, Staging, WriteError, remove_tree, replace_file};
 
 /// The generator's name, in provenance headers and logs.
 pub const GENERATOR: &str = "tenant-generator";
-
-/// The machine-readable outcome, written to `<run dir>/generator-report.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Report {
-    pub generator: String,
-    pub version: String,
-    /// The checkout that was read (resolved), or `None` when `current` was missing.
-    pub current: Option<String>,
-    pub commit: Option<String>,
-    pub state: State,
-    pub tenants: Vec<TenantReport>,
-    /// Problems that are not any one tenant's (the repository could not be read).
-    pub errors: Vec<String>,
-}
-
-/// What the generator could do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum State {
-    /// `current` was read.
-    Generated,
-    /// `current` did not exist: no tenants, the re-run unit enabled.
-    WaitingForCurrent,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TenantReport {
-    pub id: String,
-    pub file: String,
-    pub status: Status,
-    pub errors: Vec<Diagnostic>,
-}
-
-/// What became of one tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Rendered and enabled.
-    Generated,
-    /// Rendered, not started with `tenants.target`.
-    Disabled,
-    /// Skipped: see its errors.
-    Failed,
-}
-
-impl Report {
-    fn new(current: Option<String>, commit: Option<String>, state: State) -> Report {
-        Report {
-            generator: GENERATOR.to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            current,
-            commit,
-            state,
-            tenants: Vec::new(),
-            errors: Vec::new(),
-        }
-    }
-
-    pub fn count(&self, status: Status) -> usize {
-        self.tenants.iter().filter(|t| t.status == status).count()
-    }
-
-    pub fn failed(&self) -> impl Iterator<Item = &TenantReport> {
-        self.tenants.iter().filter(|t| t.status == Status::Failed)
-    }
-
-    pub fn has_errors(&self) -> bool {
-        !self.errors.is_empty() || self.failed().next().is_some()
-    }
-
-    /// One line for logs: counts, source and commit.
-    pub fn summary(&self) -> String {
-        format!(
-            "{} tenants generated, {} disabled, {} failed, from {} (commit {})",
-            self.count(Status::Generated),
-            self.count(Status::Disabled),
-            self.count(Status::Failed),
-            self.current
-                .as_deref()
-                .unwrap_or("nothing (waiting for /var/lib/bitbuilder/current)"),
-            self.commit.as_deref().unwrap_or("unknown"),
-        )
-    }
-}
 
 /// Everything read and checked, ready to render tenant by tenant (rendering
 /// 10,000 tenants one at a time keeps memory flat).
@@ -110,35 +33,6 @@ pub struct Plan {
     pub facts: Option<Facts>,
     pub tenants: Vec<Tenant>,
     pub report: Report,
-}
-
-/// Where the checkout is: `current` resolved to its generation directory.
-#[derive(Debug, Clone)]
-pub struct Checkout {
-    pub root: PathBuf,
-    pub commit: Option<String>,
-}
-
-impl Checkout {
-    /// Resolves `path` (normally the `current` symlink) once, so a flip
-    /// during the run cannot mix two generations. `None` when it does not
-    /// exist (yet): /var not mounted, or nothing applied.
-    pub fn resolve(path: &Path) -> Option<Checkout> {
-        let root = std::fs::canonicalize(path).ok()?;
-        if !root.is_dir() {
-            return None;
-        }
-        let commit = commit_of_generation(&root);
-        Some(Checkout { root, commit })
-    }
-}
-
-/// A generation directory is `<seq>-<sha>`; anything else has no known commit.
-fn commit_of_generation(root: &Path) -> Option<String> {
-    let name = root.file_name()?.to_str()?;
-    let (seq, sha) = name.split_once('-')?;
-    let hex = |s: &str| s.len() >= 7 && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
-    (seq.bytes().all(|b| b.is_ascii_digit()) && !seq.is_empty() && hex(sha)).then(|| sha.to_owned())
 }
 
 /// Reads and checks the whole checkout. Per-tenant problems go to the
@@ -259,22 +153,36 @@ pub fn plan(checkout: &Checkout, applied: Option<&Path>) -> Plan {
 }
 
 impl Plan {
-    /// Renders each good tenant and hands its entries to `sink`.
-    pub fn render_each(
+    /// Renders each good tenant and hands its entries to `sink`. A tenant
+    /// that `sink` fails to write is moved to the failed ones in the report;
+    /// the others go on.
+    pub fn render_each<E: std::fmt::Display>(
         &mut self,
-        mut sink: impl FnMut(&[Entry]) -> std::io::Result<()>,
-    ) -> std::io::Result<()> {
+        mut sink: impl FnMut(&[Entry]) -> Result<(), E>,
+    ) {
         let Some(facts) = &self.facts else {
-            return Ok(());
+            return;
         };
         for tenant in &self.tenants {
-            sink(&bbhv_render::render_tenant(tenant, facts))?;
+            let Err(e) = sink(&bbhv_render::render_tenant(tenant, facts)) else {
+                continue;
+            };
+            // The report is sorted by id.
+            let found = self
+                .report
+                .tenants
+                .binary_search_by(|t| t.id.as_str().cmp(tenant.id.as_str()));
+            if let Ok(i) = found {
+                let t = &mut self.report.tenants[i];
+                t.status = Status::Failed;
+                t.errors.push(Diagnostic {
+                    file: tenant.file.clone(),
+                    line: 0,
+                    column: 0,
+                    path: String::new(),
+                    message: format!("not written: {e}"),
+                });
+            }
         }
-        Ok(())
     }
-}
-
-/// The report when `current` does not exist: no tenants, a re-run pending.
-pub fn waiting_report() -> Report {
-    Report::new(None, None, State::WaitingForCurrent)
 }
