@@ -41,6 +41,14 @@ now() { echo "${EPOCHREALTIME}"; }
 elapsed() { awk -v a="$1" -v b="${2:-$EPOCHREALTIME}" 'BEGIN{printf "%.1f", b-a}'; }
 
 # --- paths -------------------------------------------------------------------------------
+# lab_root_ok NAME VALUE: the lab's own root directories (LAB_VAR, LAB_CACHE) must be
+# absolute paths other than /, without . or .. (everything the lab removes is below them).
+lab_root_ok() {
+  case $2 in /?*) ;; *) say "lab: $1 must be an absolute path other than / (it is '$2')"; return 1 ;; esac
+  case /$2/ in */./*|*/../*) say "lab: $1 must not have . or .. in it ('$2')"; return 1 ;; esac
+  [ "$(strip_slashes "$2")" != / ] || { say "lab: $1 must not be /"; return 1; }
+}
+
 # strip_slashes PATH -> PATH without trailing slashes ("/" stays "/"): `rm -rf link/`
 # would empty the link's target.
 strip_slashes() {
