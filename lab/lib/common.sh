@@ -152,6 +152,8 @@ descendants() {
 # Run a command in the background and wait for it: a trapped signal interrupts `wait` at
 # once, where it would wait for a foreground child to end. The child is recorded, so the
 # INT/TERM handler (lab_traps) ends it, and its descendants, before the script exits.
+# Anything long runs this way, not in `$(...)` (a trap waits for a command substitution to
+# end): interruptible_out FILE CMD... writes CMD's stdout to FILE.
 LAB_CHILD="" LAB_CHILD_START=""
 interruptible() {
   local rc=0
@@ -161,6 +163,8 @@ interruptible() {
   LAB_CHILD="" LAB_CHILD_START=""
   return "$rc"
 }
+
+interruptible_out() { local out=$1; shift; interruptible "$@" > "$out"; }
 
 # kill_child: TERM the running `interruptible` child and its descendants (each checked by
 # its start time), wait up to 10 s, then KILL what is left.
