@@ -34,7 +34,7 @@ ct_boot() {
   SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 setsid bash -c 'echo $$ > "$0"; exec "$@"' "$pidfile" \
     systemd-nspawn -b -D "$root" -M "$name" --register=no --keep-unit --private-network \
     --console=pipe -- systemd.firstboot=off </dev/null >"$console" 2>&1 &
-  CT_PID='' CT_LEADER=''
+  CT_PID='' CT_LEADER='' CT_LEADER_START=''
   for _ in $(seq 100); do
     [ -s "$pidfile" ] && read -r CT_PID _ < "$pidfile"
     [ -n "$CT_PID" ] && break
@@ -55,7 +55,7 @@ ct_boot() {
         ns=$(readlink "/proc/$pid/ns/pid" 2>/dev/null) || continue
         [ "$ns" != "$own_ns" ] || continue
         leader_start=$(pid_start "$pid") || continue
-        CT_LEADER=$pid
+        CT_LEADER=$pid CT_LEADER_START=$leader_start
         echo "$CT_PID $ct_start $CT_LEADER $leader_start" > "$pidfile"
       done
     fi
@@ -69,7 +69,16 @@ ct_boot() {
 }
 
 # Enter every namespace of the container (mount, uts, ipc, net, pid, cgroup).
-in_guest() { nsenter -t "$CT_LEADER" -m -u -i -n -p -C -- "$@"; }
+# Only while CT_LEADER is still the container's PID 1 (CT_LEADER_START, and a PID namespace
+# other than ours): entering a reused PID's namespaces would run the command on the host.
+in_guest() {
+  if ! pid_is "${CT_LEADER:-}" "${CT_LEADER_START:-}" ||
+     [ "$(readlink "/proc/$CT_LEADER/ns/pid" 2>/dev/null)" = "$(readlink /proc/self/ns/pid)" ]; then
+    echo "in_guest: the container's PID 1 (${CT_LEADER:-none}) is gone" >&2
+    return 125
+  fi
+  nsenter -t "$CT_LEADER" -m -u -i -n -p -C -- "$@"
+}
 
 # ct_wait_running SECONDS -> prints the state; fails if the boot did not finish in time.
 ct_wait_running() {

@@ -48,6 +48,7 @@ add_generation() {
 # set_current ROOT GEN [STATE_DIR]: point `current` at a generation (atomic rename).
 set_current() {
   local dir=${3:-$1/var/lib/bitbuilder}
+  must_be_under "$dir" "$LAB_VAR" || return 1
   ln -sfn "generations/$2" "$dir/current.lab-new" && mv -T "$dir/current.lab-new" "$dir/current"
 }
 
