@@ -139,8 +139,29 @@ pid_is() {
 # signal_pid SIG PID START [COMM]: send SIG only if pid_is.
 signal_pid() { pid_is "$2" "$3" "${4:-}" && kill -s "$1" "$2" 2>/dev/null; }
 
-# pid_record PID -> "PID START", the line a pid file holds.
-pid_record() { local s; s=$(pid_start "$1") || return 1; echo "$1 $s"; }
+# Pid files keep the format older versions of the lab read (PIDs only, as clones on other
+# branches share $LAB_VAR and clean up each other's dead runs); the start times go beside
+# them, in FILE.start.
+# write_owner DIR: DIR belongs to this process ($$): DIR/owner and DIR/owner.start.
+write_owner() {
+  local s
+  s=$(pid_start $$) || return 1
+  echo $$ > "$1/owner" && echo "$s" > "$1/owner.start"
+}
+
+# owner_alive DIR: the process that wrote DIR/owner still runs. Without owner.start (a run
+# of an older version), a live PID whose command line names lab/ counts.
+owner_alive() {
+  local pid='' start=''
+  [ -s "$1/owner" ] || return 1
+  read -r pid _ < "$1/owner" || true
+  if [ -s "$1/owner.start" ]; then
+    read -r start < "$1/owner.start" || true
+    pid_is "$pid" "$start"
+  else
+    pid_start "$pid" >/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q 'lab/'
+  fi
+}
 
 # descendants PID -> every process below PID, parents before children.
 descendants() {

@@ -21,13 +21,13 @@ ct_mount() {
 # ct_boot NAME ROOT CONSOLE_LOG PIDFILE: start `systemd-nspawn -b` in its own session (so a
 # LAB_KEEP container outlives lab/run and the terminal), then wait for the container's
 # systemd to answer. Sets CT_PID (nspawn) and CT_LEADER (the container's PID 1).
-# PIDFILE gets "NSPAWN_PID NSPAWN_START LEADER_PID LEADER_START" (start times: field 22 of
+# PIDFILE gets "NSPAWN_PID LEADER_PID", PIDFILE.start their start times (field 22 of
 # /proc/PID/stat), so ct_stop signals these processes and never a later one with the PID.
 ct_boot() {
   local name=$1 root=$2 console=$3 pidfile=$4 _ ct_start='' leader_start
   must_be_under "$root" "$LAB_VAR" || return 1
   ct_name_ok "$name" || return 1
-  rm -f -- "$pidfile"
+  rm -f -- "$pidfile" "$pidfile.start"
   # --keep-unit: the host has no systemd to ask for a scope; --register=no: no machined.
   # Unified hierarchy: the container gets pure cgroup2 like a real trixie host.
   # shellcheck disable=SC2016 # expanded by the inner bash
@@ -43,7 +43,7 @@ ct_boot() {
   if [ -z "$CT_PID" ] || ! ct_start=$(pid_start "$CT_PID"); then
     echo "nspawn did not start (see $console)"; return 1
   fi
-  echo "$CT_PID $ct_start" > "$pidfile"
+  echo "$ct_start" > "$pidfile.start"
   # The container's PID 1 is the child of nspawn that lives in another PID namespace.
   # nspawn first forks a short-lived "outer child" in ours: taking that one for the leader
   # would leave nsenter pointing at a dead process.
@@ -56,7 +56,8 @@ ct_boot() {
         [ "$ns" != "$own_ns" ] || continue
         leader_start=$(pid_start "$pid") || continue
         CT_LEADER=$pid CT_LEADER_START=$leader_start
-        echo "$CT_PID $ct_start $CT_LEADER $leader_start" > "$pidfile"
+        echo "$ct_start $leader_start" > "$pidfile.start"
+        echo "$CT_PID $CT_LEADER" > "$pidfile"
       done
     fi
     # A loaded machine (a parallel build, a fuzzer) can take far longer than the usual 2 s.
@@ -105,12 +106,18 @@ ct_name_ok() {
 ct_stop() {
   local pidfile=$1 name=$2 nspawn='' ns_start='' leader='' ld_start='' _
   if [ -s "$pidfile" ]; then
-    read -r nspawn ns_start leader ld_start < "$pidfile" || true
-    # Interrupted before ct_boot added the start time: only the wrapper's PID is there. It is
-    # ours if its command line names this machine (names are unique per run).
+    read -r nspawn leader _ < "$pidfile" || true
+    if [ -s "$pidfile.start" ]; then read -r ns_start ld_start _ < "$pidfile.start" || true; fi
+    # No start time (interrupted before ct_boot wrote it, or an older version's run): nspawn
+    # is ours if its command line names this machine (names are unique per run).
     if [ -z "$ns_start" ] && [ -n "$nspawn" ] && [ -r "/proc/$nspawn/cmdline" ] &&
        tr '\0' '\n' < "/proc/$nspawn/cmdline" 2>/dev/null | grep -qxF -- "$name"; then
-      ns_start=$(pid_start "$nspawn") || ns_start=
+      ns_start=$(pid_start "$nspawn") || ns_start=''
+    fi
+    # Likewise the leader: ours if it is that nspawn's child.
+    if [ -z "$ld_start" ] && [ -n "$leader" ] && [ -n "$ns_start" ] &&
+       [ "$(awk '/^PPid:/{print $2}' "/proc/$leader/status" 2>/dev/null)" = "$nspawn" ]; then
+      ld_start=$(pid_start "$leader") || ld_start=''
     fi
     if [ -n "$leader" ] && pid_is "$leader" "$ld_start"; then
       signal_pid RTMIN+4 "$leader" "$ld_start" || true
@@ -123,7 +130,7 @@ ct_stop() {
       for _ in $(seq 20); do pid_is "$nspawn" "$ns_start" || break; sleep 0.25; done
     fi
     if pid_is "$nspawn" "$ns_start"; then say "lab: nspawn $nspawn ($name) did not stop"; return 1; fi
-    rm -f -- "$pidfile"
+    rm -f -- "$pidfile" "$pidfile.start"
   fi
   # nspawn leaves this behind when the host's /run is not a tmpfs.
   local prop=/run/systemd/nspawn/propagate
