@@ -127,12 +127,15 @@ pid_start() {
   echo "${f[19]}"
 }
 
-# pid_is PID START [COMM]: PID is alive and still the recorded process.
+# pid_is PID START [COMM]: PID is alive (a zombie is not) and still the recorded process.
 pid_is() {
-  local pid=$1 start=$2 comm=${3:-} have
+  local pid=$1 start=$2 comm=${3:-} stat f
   [ -n "$start" ] || return 1
-  have=$(pid_start "$pid") || return 1
-  [ "$have" = "$start" ] || return 1
+  case $pid in ''|*[!0-9]*|0*) return 1 ;; esac
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  read -ra f <<<"${stat##*) }"
+  [ "${f[19]:-}" = "$start" ] || return 1
+  case ${f[0]:-} in Z|X|x) return 1 ;; esac
   [ -z "$comm" ] || [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ]
 }
 
