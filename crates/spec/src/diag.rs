@@ -47,6 +47,13 @@ impl<'a> LineIndex<'a> {
         LineIndex { text, line_starts }
     }
 
+    /// The byte offset of a 1-based line and 1-based byte column (what
+    /// serde_json reports), clamped to the text.
+    pub(crate) fn offset(&self, line: usize, byte_column: usize) -> usize {
+        let start = self.line_starts[line.clamp(1, self.line_starts.len()) - 1];
+        (start + byte_column.saturating_sub(1)).min(self.text.len())
+    }
+
     pub(crate) fn position(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset);

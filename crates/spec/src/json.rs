@@ -92,6 +92,21 @@ impl<'a> Document<'a> {
         }
     }
 
+    /// A diagnostic at serde_json's position (line, column in bytes): the
+    /// column is given in characters, like every other diagnostic's.
+    pub(crate) fn diagnostic_at_line(
+        &self,
+        line: usize,
+        byte_column: usize,
+        message: String,
+    ) -> Diagnostic {
+        let mut offset = self.lines.offset(line, byte_column);
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        self.diagnostic(offset, "", message)
+    }
+
     pub(crate) fn diagnostic(&self, offset: usize, path: &str, message: String) -> Diagnostic {
         let (line, column) = self.lines.position(offset);
         Diagnostic {

@@ -165,12 +165,11 @@ fn syntax_error(doc: &Document<'_>, text: &str, e: &serde_json::Error) -> Diagno
             .to_owned();
         format!("invalid JSON: {message}")
     };
-    let mut diagnostic = doc.diagnostic(0, "", message);
     if e.line() > 0 && !text.starts_with('\u{feff}') {
-        diagnostic.line = e.line();
-        diagnostic.column = e.column().max(1);
+        doc.diagnostic_at_line(e.line(), e.column().max(1), message)
+    } else {
+        doc.diagnostic(0, "", message)
     }
-    diagnostic
 }
 
 fn pointer_of(path: &serde_path_to_error::Path) -> String {

@@ -250,7 +250,7 @@ impl Endpoint {
         let port = port
             .parse::<u16>()
             .ok()
-            .filter(|&p| p > 0)
+            .filter(|&p| p > 0 && !port.starts_with('+'))
             .ok_or_else(|| format!("{text:?} has no port between 1 and 65535"))?;
         let valid_host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
             Some(v6) => v6.parse::<Ipv6Addr>().is_ok(),

@@ -145,3 +145,16 @@ fn fifty_thousand_duplicate_keys() {
     let diagnostics = parse(&format!("{{\"schemaVersion\": 1, \"id\": \"t\", {dup}}}"));
     assert_capped(&diagnostics, 49_999);
 }
+
+#[test]
+fn serde_json_positions_are_given_in_characters() {
+    // serde_json counts bytes; "€" is 3 of them and one character.
+    let diagnostics = parse("{\"description\": \"€€€\"\u{c}}");
+    assert_eq!(diagnostics.len(), 1);
+    assert_eq!(
+        (diagnostics[0].line, diagnostics[0].column),
+        (1, 22),
+        "{}",
+        diagnostics[0]
+    );
+}
