@@ -224,7 +224,11 @@ fn bbhv_render_writes_what_the_generator_writes() {
         )),
         "{text}"
     );
-    assert!(text.contains("---tenants.target.wants/tenant@acme.service---\n-> /usr/lib/systemd/system/tenant@.service\n"));
+    assert!(
+        text.contains(
+            "---tenants.target.wants/tenant@acme.service---\n-> ../tenant@acme.service\n"
+        )
+    );
 }
 
 #[test]

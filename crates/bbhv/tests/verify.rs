@@ -156,7 +156,8 @@ fn templates_are_hardened() {
 }
 
 /// tenant@ and tenant-network@ carry no sandbox because they run nothing: no
-/// start command, and `/bin/true` as the stop command systemd insists on.
+/// start command, and `/bin/true` as the stop command systemd insists on
+/// (the generated tenant@<id>.service too: see the golden trees).
 /// A sandbox per tenant costs PID 1 memory, a BPF program and file
 /// descriptors at 5,000 tenants (bench/README.md); this test keeps the
 /// reason true.

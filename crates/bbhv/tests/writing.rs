@@ -73,12 +73,13 @@ fn render_out_never_writes_through_links_planted_in_dir_and_drops_old_files() {
     assert!(render_out(&host.current(), &out).status.success());
     // Plant links where the next render writes.
     let outside = host.dir.path().join("outside");
-    std::fs::create_dir_all(outside.join("dropins")).unwrap();
     std::fs::create_dir_all(outside.join("wants")).unwrap();
     let victim = outside.join("victim");
     std::fs::write(&victim, "precious").unwrap();
-    std::fs::remove_dir_all(out.join("tenant@acme.service.d")).unwrap();
-    std::os::unix::fs::symlink(outside.join("dropins"), out.join("tenant@acme.service.d")).unwrap();
+    let unit_victim = outside.join("unit-victim");
+    std::fs::write(&unit_victim, "precious").unwrap();
+    std::fs::remove_file(out.join("tenant@acme.service")).unwrap();
+    std::os::unix::fs::symlink(&unit_victim, out.join("tenant@acme.service")).unwrap();
     std::fs::remove_dir_all(out.join("tenants.target.wants")).unwrap();
     std::os::unix::fs::symlink(outside.join("wants"), out.join("tenants.target.wants")).unwrap();
     std::fs::remove_file(out.join(slice("acme"))).unwrap();
@@ -89,10 +90,7 @@ fn render_out_never_writes_through_links_planted_in_dir_and_drops_old_files() {
 
     let output = render_out(&host.current(), &out);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(
-        std::fs::read_dir(outside.join("dropins")).unwrap().count(),
-        0
-    );
+    assert_eq!(std::fs::read_to_string(&unit_victim).unwrap(), "precious");
     assert_eq!(std::fs::read_dir(outside.join("wants")).unwrap().count(), 0);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     assert_eq!(std::fs::metadata(&victim).unwrap().len(), 8);
@@ -208,7 +206,8 @@ fn one_unwritable_path_fails_only_its_tenant() {
     let host = host_with(&ids(&["a", "b", "c"]));
     let out = host.dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("tenant@a.service.d"), "in the way").unwrap();
+    std::fs::create_dir_all(out.join("tenant@a.service")).unwrap();
+    std::fs::write(out.join("tenant@a.service/in-the-way"), "x").unwrap();
     let output = host.generate(&out);
     assert_eq!(output.status.code(), Some(1));
     let report = report(&host.run_dir());
@@ -223,12 +222,12 @@ fn one_unwritable_path_fails_only_its_tenant() {
     let message = report["tenants"][0]["errors"][0]["message"]
         .as_str()
         .unwrap();
-    assert_eq!(
-        message,
-        format!(
-            "not written: {}: exists and is not a directory",
-            out.join("tenant@a.service.d").display()
-        )
+    assert!(
+        message.starts_with(&format!(
+            "not written: {}: already exists",
+            out.join("tenant@a.service").display()
+        )),
+        "{message}"
     );
     assert!(stderr(&output).contains(message), "{}", stderr(&output));
     // a is not half written; b and c are whole.
@@ -238,15 +237,12 @@ fn one_unwritable_path_fails_only_its_tenant() {
             .is_symlink()
     );
     assert_eq!(
-        std::fs::read_to_string(out.join("tenant@a.service.d")).unwrap(),
-        "in the way"
+        std::fs::read_to_string(out.join("tenant@a.service/in-the-way")).unwrap(),
+        "x"
     );
     for id in ["b", "c"] {
         assert!(out.join(slice(id)).is_file());
-        assert!(
-            out.join(format!("tenant@{id}.service.d/50-tenant.conf"))
-                .is_file()
-        );
+        assert!(out.join(format!("tenant@{id}.service")).is_file());
         assert!(
             out.join(format!("tenants.target.wants/tenant@{id}.service"))
                 .is_symlink()

@@ -195,13 +195,13 @@ mod tests {
         std::os::unix::fs::symlink(&repo, &paths.current).unwrap();
         let out = dir.path().join("out2");
         std::fs::create_dir_all(&out).unwrap();
-        std::fs::write(out.join("tenants-a.slice"), "planted").unwrap();
+        std::fs::write(out.join("tenant@a.service"), "planted").unwrap();
         let report = run(&paths, &out, &Log::capture());
         assert_eq!(report.state, State::Generated);
         assert_eq!(report.commit.as_deref(), Some("0123456789"));
         assert_eq!(report.count(Status::Failed), 1);
         assert_eq!(
-            std::fs::read_to_string(out.join("tenants-a.slice")).unwrap(),
+            std::fs::read_to_string(out.join("tenant@a.service")).unwrap(),
             "planted"
         );
     }

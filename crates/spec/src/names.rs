@@ -66,12 +66,6 @@ impl TenantId {
         Token::new(self.slice()).expect("a slice name is a token")
     }
 
-    /// The drop-in that declares the tenant to its `tenant@` instance
-    /// (relative to the generator directory); the templates' condition.
-    pub fn dropin(&self) -> String {
-        format!("{}.d/50-tenant.conf", self.instance(Template::Tenant))
-    }
-
     /// The machine name of a container or VM: `<tenant>-<name>`, at most 63
     /// characters, a valid host name.
     pub fn machine(&self, workload: &str) -> String {
@@ -207,7 +201,6 @@ mod tests {
             id.instance(Template::Network),
             "tenant-network@acme-prod.service"
         );
-        assert_eq!(id.dropin(), "tenant@acme-prod.service.d/50-tenant.conf");
         assert_eq!(id.machine("web"), "acme-prod-web");
         assert_eq!(id.vm_unit("db"), "tenant-vm@acme-prod_db.service");
         // Serial ids spread over the buckets.

@@ -17,8 +17,6 @@ mod value;
 pub use read::{ReadError, Reader, unescape_specifiers, unescape_variables, unquote_words};
 pub use value::{Line, Syntax, Token, Value, ValueError};
 
-use std::fmt::Write as _;
-
 /// One file: header comments, then sections in the order they were opened.
 #[derive(Debug, Clone)]
 pub struct UnitFile {
@@ -95,21 +93,28 @@ impl UnitFile {
 
     /// The file's text.
     pub fn render(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(512);
         for line in &self.header {
             if line.is_empty() {
                 out.push_str("#\n");
             } else {
-                let _ = writeln!(out, "# {line}");
+                out.push_str("# ");
+                out.push_str(line);
+                out.push('\n');
             }
         }
         for (i, section) in self.sections.iter().enumerate() {
             if i > 0 || !self.header.is_empty() {
                 out.push('\n');
             }
-            let _ = writeln!(out, "[{}]", section.name);
+            out.push('[');
+            out.push_str(section.name);
+            out.push_str("]\n");
             for (key, value) in &section.entries {
-                let _ = writeln!(out, "{key}={}", value.render(self.syntax));
+                out.push_str(key);
+                out.push('=');
+                value.render_into(self.syntax, &mut out);
+                out.push('\n');
             }
         }
         out

@@ -193,21 +193,19 @@ impl Value {
         Ok(Value(Kind::Words(vec![format!("{name}={value}")])))
     }
 
-    pub(crate) fn render(&self, syntax: Syntax) -> String {
+    /// Appends the value as written for `syntax` to `out`.
+    pub(crate) fn render_into(&self, syntax: Syntax, out: &mut String) {
         match &self.0 {
-            Kind::Text(text) => escape_specifiers(text, syntax),
-            Kind::Literal(token) => token.clone(),
-            Kind::Percent(n) => format!("{n}%"),
-            Kind::Command(words) => quote_words(words, syntax, true),
-            Kind::Words(words) => quote_words(words, syntax, false),
+            Kind::Text(text) if syntax == Syntax::Unit && text.contains('%') => {
+                out.push_str(&text.replace('%', "%%"));
+            }
+            Kind::Text(text) | Kind::Literal(text) => out.push_str(text),
+            Kind::Percent(n) => {
+                let _ = write!(out, "{n}%");
+            }
+            Kind::Command(words) => out.push_str(&quote_words(words, syntax, true)),
+            Kind::Words(words) => out.push_str(&quote_words(words, syntax, false)),
         }
-    }
-}
-
-fn escape_specifiers(text: &str, syntax: Syntax) -> String {
-    match syntax {
-        Syntax::Unit => text.replace('%', "%%"),
-        Syntax::Plain => text.to_owned(),
     }
 }
 
