@@ -61,6 +61,14 @@ tenant_ids() {
 # is escaped the way systemd-escape does it: acme-prod -> tenants-acme\x2dprod.slice).
 slice_of() { echo "tenants-$(systemd-escape "$1").slice"; }
 
+# unit_of TEMPLATE ID -> TEMPLATE@<escaped id>.service: instances carry the escaped id, so
+# the static templates can name the slice (Slice=tenants-%i.slice). tenant acme-prod ->
+# tenant@acme\x2dprod.service.
+unit_of() { echo "$1@$(systemd-escape "$2").service"; }
+
+# has_key METADATA_JSON JQ_FILTER: the tenant declares it (non-empty).
+has_key() { jq -e "($2 // empty) | if type == \"object\" then length > 0 else true end" "$1" >/dev/null; }
+
 # expected_limits METADATA_JSON -> "Property=value" lines, values in the form
 # `systemctl show` prints (bytes for sizes, microseconds for the CPU quota).
 # Only the limits the tenant declares are listed.

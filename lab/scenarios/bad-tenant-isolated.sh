@@ -26,10 +26,10 @@ EOJ
 
 check() {
   for id in $(cat "$LAB_DATA/enabled"); do
-    wait_active "tenant@$id.service"
+    wait_active "$(unit_of tenant "$id")"
     expect_active "$(slice_of "$id")"
   done
-  expect_prop "tenant@$BAD.service" ActiveState inactive
+  expect_prop "$(unit_of tenant "$BAD")" ActiveState inactive
   expect_prop "$(slice_of "$BAD")" ActiveState inactive
   # Only the broken tenant may have failed units.
   failed=$(in_guest systemctl list-units --failed --plain --no-legend | awk '{print $1}' |

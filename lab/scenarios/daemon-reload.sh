@@ -25,25 +25,25 @@ prepare() {
 check() {
   local removed gen2 u
   removed=$(cat "$LAB_DATA/removed") gen2=$(cat "$LAB_DATA/gen2")
-  for id in $(cat "$LAB_DATA/enabled"); do wait_active "tenant@$id.service"; done
+  for id in $(cat "$LAB_DATA/enabled"); do wait_active "$(unit_of tenant "$id")"; done
 
   log "switch current to $gen2, reload"
   run ln -sfn "generations/$gen2" /var/lib/bitbuilder/current.lab-new || fail "ln failed"
   run mv -T /var/lib/bitbuilder/current.lab-new /var/lib/bitbuilder/current || fail "mv failed"
   run systemctl daemon-reload || fail "daemon-reload failed"
   run systemctl start tenants.target || fail "systemctl start tenants.target failed"
-  wait_active "tenant@$NEW.service"
+  wait_active "$(unit_of tenant "$NEW")"
   expect_active "$(slice_of "$NEW")"
-  expect_prop "tenant@$NEW.service" Slice "$(slice_of "$NEW")"
-  for id in $(grep -vx "$removed" "$LAB_DATA/enabled"); do expect_active "tenant@$id.service"; done
+  expect_prop "$(unit_of tenant "$NEW")" Slice "$(slice_of "$NEW")"
+  for id in $(grep -vx "$removed" "$LAB_DATA/enabled"); do expect_active "$(unit_of tenant "$id")"; done
 
   log "stop the removed tenant $removed and its slice"
-  run systemctl stop "tenant@$removed.service" "$(slice_of "$removed")" ||
-    fail "systemctl stop tenant@$removed.service $(slice_of "$removed") failed"
+  run systemctl stop "$(unit_of tenant "$removed")" "$(slice_of "$removed")" ||
+    fail "systemctl stop $(unit_of tenant "$removed") $(slice_of "$removed") failed"
   sleep 1
   run systemctl list-units --all --no-pager "*$removed*" "*$(systemd-escape "$removed")*"
-  for u in "tenant@$removed.service" "tenant-infra@$removed.service" \
-           "tenant-network@$removed.service" "$(slice_of "$removed")"; do
+  for u in "$(unit_of tenant "$removed")" "$(unit_of tenant-infra "$removed")" \
+           "$(unit_of tenant-network "$removed")" "$(slice_of "$removed")"; do
     expect_unloaded "$u"
   done
 }

@@ -28,14 +28,16 @@ EOJ
 }
 
 check() {
-  local slice; slice=$(slice_of "$ID")
-  wait_active "tenant@$ID.service"
-  expect_prop "$slice" Description "Slice of tenant $ID: $HOSTILE"
-  expect_prop "tenant@$ID.service" Description "Tenant $ID: $HOSTILE"
-  expect_prop "tenant@$ID.service" Slice "$slice"
-  # Nothing injected: the tenant unit runs only the template's command, no ExecStartPre.
-  expect_eq "ExecStartPre of tenant@$ID" "$(unit_prop "tenant@$ID.service" ExecStartPre)" ""
+  local slice unit; slice=$(slice_of "$ID") unit=$(unit_of tenant "$ID")
+  wait_active "$unit"
+  expect_prop "$slice" Description "Tenant $ID: $HOSTILE"
+  expect_prop "$unit" Description "BitBuilder tenant $ID"
+  expect_prop "$unit" Slice "$slice"
+  # Nothing injected: the slice carries only what the generator wrote, the tenant unit
+  # runs no command at start.
+  expect_eq "ExecStartPre of $unit" "$(unit_prop "$unit" ExecStartPre)" ""
+  expect_eq "ExecStart of $unit" "$(unit_prop "$unit" ExecStart)" ""
   expect_prop "$slice" MemoryMax 268435456
   expect_prop "$slice" TasksMax 16
-  run systemctl cat "$slice" "tenant@$ID.service"
+  run systemctl cat "$slice" "$unit"
 }

@@ -15,13 +15,13 @@ prepare() {
       | if .resources.memoryHigh then .resources.memoryHigh = "64M" else . end' \
     "$EXAMPLE_REPO/tenants/$t/metadata.json" > "$LAB_DATA/repo/tenants/$t/metadata.json"
   apply_repo "$ROOT" "$LAB_DATA/repo"
-  { echo "TENANT=$t"; echo "SLICE='$(slice_of "$t")'"
+  { echo "TENANT=$t"; echo "SLICE='$(slice_of "$t")'"; echo "UNIT='$(unit_of tenant "$t")'"
     echo "MEMORY_MAX=$((64 * 1024 * 1024))"; echo "TASKS_MAX=24"; } > "$LAB_DATA/env"
 }
 
 check() {
   . "$LAB_DATA/env"
-  wait_active "tenant@$TENANT.service" 120
+  wait_active "$UNIT" 120
   expect_prop "$SLICE" MemoryMax "$MEMORY_MAX"
   expect_prop "$SLICE" TasksMax "$TASKS_MAX"
   run systemctl show -p ControlGroup "$SLICE"
@@ -68,7 +68,7 @@ check() {
   log "outside the slice nothing was touched"
   expect_active lab-bystander.service
   expect_prop lab-bystander.service MainPID "$bystander_pid"
-  expect_active "tenant@$TENANT.service"
+  expect_active "$UNIT"
   run systemctl stop lab-bystander.service
   run systemctl reset-failed lab-hog.service
 }

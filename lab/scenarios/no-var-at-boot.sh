@@ -20,7 +20,7 @@ prepare() {
 check() {
   expect_active var-lib-bitbuilder.mount
   for id in $(cat "$LAB_DATA/enabled"); do
-    wait_active "tenant@$id.service" 120
+    wait_active "$(unit_of tenant "$id")" 120
     expect_active "$(slice_of "$id")"
   done
   # The re-run started more units after the boot had settled: let them settle too.

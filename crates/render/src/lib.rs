@@ -52,9 +52,12 @@ pub struct RenderError {
     pub source: ValueError,
 }
 
-/// Renders one tenant: its slice, the drop-ins that put its units into the
-/// slice, and (when enabled) the `.wants` symlink that starts it with
-/// `tenants.target`.
+/// Renders one tenant: its slice and the symlinks that enable its units.
+///
+/// The static templates name their slice themselves (`Slice=tenants-%i.slice`,
+/// instances carry the escaped id), so a tenant needs no drop-ins: a slice,
+/// a `.wants` link when enabled, and a `.requires` link per helper unit it
+/// needs (its network, its state), nothing for what it does not declare.
 pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Result<Vec<Entry>, RenderError> {
     let id = &tenant.id;
     let m = &tenant.metadata;
@@ -68,12 +71,13 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Result<Vec<Entry>, Rende
     };
     let mut entries = Vec::new();
 
-    // tenants-<id>.slice: the tenant's share of the host.
+    // tenants-<id>.slice: the tenant's share of the host. Its existence in
+    // the generator directory is what declares the tenant to the templates.
     let mut slice = provenance(facts, &source).map_err(fail("comment"))?;
     let description = if m.description.is_empty() {
-        format!("Slice of tenant {id}")
+        format!("Tenant {id}")
     } else {
-        format!("Slice of tenant {id}: {}", m.description)
+        format!("Tenant {id}: {}", m.description)
     };
     slice
         .section("Unit")
@@ -120,31 +124,19 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Result<Vec<Entry>, Rende
         content: slice.render(),
     });
 
-    // A drop-in per template instance: into the tenant's slice, with provenance.
-    for template in Template::ALL {
-        let mut dropin = provenance(facts, &source).map_err(fail("comment"))?;
-        dropin.section("Unit").set(
-            "SourcePath",
-            Value::path(&source).map_err(fail("SourcePath"))?,
-        );
-        if template == Template::Tenant && !m.description.is_empty() {
-            let text = format!("Tenant {id}: {}", m.description);
-            dropin.set(
-                "Description",
-                Value::text(&text).map_err(fail("Description"))?,
-            );
-        }
-        dropin
-            .section("Service")
-            .set("Slice", Value::literal(id.slice()).map_err(fail("Slice"))?);
-        entries.push(Entry::File {
-            path: PathBuf::from(format!("{}.d", id.instance(template))).join("50-bitbuilder.conf"),
-            content: dropin.render(),
-        });
+    // What tenant@ needs before it counts as up: Requires= by a link, the
+    // ordering is in the helper templates (Before=tenant@%i.service).
+    if m.network.is_some() {
+        entries.push(link(id, Template::Tenant, "requires", Template::Network));
     }
-
+    if !m.containers.is_empty() || !m.vms.is_empty() {
+        entries.push(link(id, Template::Tenant, "requires", Template::Infra));
+    }
     if m.enabled {
-        entries.push(wants("tenants.target", id, Template::Tenant));
+        entries.push(Entry::Symlink {
+            path: PathBuf::from("tenants.target.wants").join(id.instance(Template::Tenant)),
+            target: PathBuf::from(SYSTEM_UNIT_DIR).join(Template::Tenant.file_name()),
+        });
     }
     Ok(entries)
 }
@@ -175,11 +167,12 @@ fn provenance(facts: &Facts, source: &str) -> Result<UnitFile, ValueError> {
     Ok(file)
 }
 
-/// `<target>.wants/<instance>` → the template in the system unit directory:
-/// what `systemctl enable` would create, which generated units cannot use.
-fn wants(target: &str, id: &TenantId, template: Template) -> Entry {
+/// `<unit>.<kind>/<instance of template>` → the template in the system unit
+/// directory: what `systemctl enable` would create, which generated units
+/// cannot use.
+fn link(id: &TenantId, unit: Template, kind: &str, template: Template) -> Entry {
     Entry::Symlink {
-        path: PathBuf::from(format!("{target}.wants")).join(id.instance(template)),
+        path: PathBuf::from(format!("{}.{kind}", id.instance(unit))).join(id.instance(template)),
         target: PathBuf::from(SYSTEM_UNIT_DIR).join(template.file_name()),
     }
 }

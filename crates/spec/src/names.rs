@@ -17,18 +17,24 @@ impl TenantId {
         &self.0
     }
 
-    /// `tenants-<id>.slice`, with `-` escaped as `\x2d`: in a slice name a
-    /// dash means nesting, and `tenants-acme-prod.slice` would sit inside the
-    /// slice of a tenant called `acme`.
-    pub fn slice(&self) -> String {
-        format!("tenants-{}.slice", self.0.replace('-', "\\x2d"))
+    /// The id as a unit name component, `-` escaped as `\x2d` (what
+    /// `systemd-escape` makes of it). In a slice name a dash means nesting:
+    /// `tenants-acme-prod.slice` would sit inside the slice of a tenant called
+    /// `acme`. Instances use the same form, so a static template can say
+    /// `Slice=tenants-%i.slice`, and `%I` gives the id back.
+    pub fn escaped(&self) -> String {
+        self.0.replace('-', "\\x2d")
     }
 
-    /// `tenant@<id>.service`, and likewise for the other per-tenant templates.
-    /// The instance is the id unescaped; templates use `%i` (not `%I`, which
-    /// would turn `-` into `/`).
+    /// `tenants-<escaped id>.slice`, a direct child of `tenants.slice`.
+    pub fn slice(&self) -> String {
+        format!("tenants-{}.slice", self.escaped())
+    }
+
+    /// `tenant@<escaped id>.service`, and likewise for the other per-tenant
+    /// templates: `tenant@acme\x2dprod.service` for tenant `acme-prod`.
     pub fn instance(&self, template: Template) -> String {
-        format!("{}@{}.service", template.prefix(), self.0)
+        format!("{}@{}.service", template.prefix(), self.escaped())
     }
 
     /// The machine name of a container or VM: `<tenant>-<name>`, at most 63
@@ -153,10 +159,13 @@ mod tests {
     fn slice_names_escape_dashes() {
         let id = TenantId::new("acme-prod").unwrap();
         assert_eq!(id.slice(), "tenants-acme\\x2dprod.slice");
-        assert_eq!(id.instance(Template::Tenant), "tenant@acme-prod.service");
+        assert_eq!(
+            id.instance(Template::Tenant),
+            "tenant@acme\\x2dprod.service"
+        );
         assert_eq!(
             id.instance(Template::Network),
-            "tenant-network@acme-prod.service"
+            "tenant-network@acme\\x2dprod.service"
         );
         assert_eq!(id.machine("web"), "acme-prod-web");
         assert_eq!(id.vm_unit("db"), "tenant-vm@acme-prod_db.service");
