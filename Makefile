@@ -23,14 +23,15 @@ all: build
 build:
 	$(CARGO) build --release --locked --bin bbhv --bin tenant-generator
 
+# Every path is quoted (DESTDIR may hold spaces); the loop stops at the first failure.
 install: build
-	install -Dm0755 $(RELEASE)/bbhv $(DESTDIR)$(BINDIR)/bbhv
-	install -Dm0755 $(RELEASE)/tenant-generator $(DESTDIR)$(GENERATORDIR)/tenant-generator
-	install -d $(DESTDIR)$(UNITDIR)/multi-user.target.wants
-	for u in $(UNITS); do install -m0644 "units/$$u" "$(DESTDIR)$(UNITDIR)/$$u"; done
-	ln -sfn ../tenants.target $(DESTDIR)$(UNITDIR)/multi-user.target.wants/tenants.target
+	install -Dm0755 "$(RELEASE)/bbhv" "$(DESTDIR)$(BINDIR)/bbhv"
+	install -Dm0755 "$(RELEASE)/tenant-generator" "$(DESTDIR)$(GENERATORDIR)/tenant-generator"
+	install -d "$(DESTDIR)$(UNITDIR)/multi-user.target.wants"
+	set -e; for u in $(UNITS); do install -m0644 "units/$$u" "$(DESTDIR)$(UNITDIR)/$$u"; done
+	ln -sfn ../tenants.target "$(DESTDIR)$(UNITDIR)/multi-user.target.wants/tenants.target"
 	ln -sfn ../bitbuilder-generator-report.service \
-		$(DESTDIR)$(UNITDIR)/multi-user.target.wants/bitbuilder-generator-report.service
+		"$(DESTDIR)$(UNITDIR)/multi-user.target.wants/bitbuilder-generator-report.service"
 
 test:
 	scripts/test
@@ -39,4 +40,4 @@ schema:
 	$(CARGO) run --quiet --bin bbhv -- schema > schema/metadata.schema.json
 
 bless: schema
-	BLESS=1 $(CARGO) test --quiet -p bbhv --test golden
+	BLESS=1 $(CARGO) test --quiet -p bbhv --test golden --test validate

@@ -4,6 +4,9 @@
 # "lab.results" (a file on the host), then powers off. lab/lib/vm.sh reads the markers:
 #   @@LAB state <is-system-running>      @@LAB begin <name>
 #   @@LAB end <name> <rc> <seconds> <reason>          @@LAB done
+# No errexit, on purpose: whatever fails, the runner must go on to the next scenario and
+# reach the poweroff at the end (every step that matters reports its own status).
+set -uo pipefail
 LIB=/usr/local/lib/lab
 port=$(grep -lx lab.results /sys/class/virtio-ports/*/name 2>/dev/null | head -1)
 PORT=/dev/console; [ -n "$port" ] && PORT=/dev/$(basename "$(dirname "$port")")
@@ -22,6 +25,8 @@ for s in "$LIB"/scenarios/*.sh; do
   echo "@@LAB begin $name"
   rm -f "/run/lab/$name.reason"
   t0=$EPOCHREALTIME
+  # The check shell keeps bash's defaults, as in lab/run (see there).
+  # shellcheck disable=SC2016 # expanded by the inner bash
   LAB_REASON=/run/lab/$name.reason LAB_SYSTEM_STATE=$state LAB_DATA=$LIB/data/$name \
     timeout -k 5 "$(arg check_timeout)" bash -c '
       . "$0/assert.sh"; in_guest() { "$@"; }; . "$1"; check' "$LIB" "$s" </dev/null

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Assertions for scenario checks. Sourced on the host (container tier, where in_guest enters
 # the container) and copied into the guest (VM tier, where in_guest just runs the command),
 # so a check reads the same in both tiers. A failing assertion writes its reason to
@@ -103,6 +104,7 @@ expect_unloaded() {
   line=$(in_guest systemctl list-units --all --plain --no-legend --no-pager "$1")
   echo "check: $1 gone: '${line}'"
   [ -z "$line" ] && return
+  # shellcheck disable=SC2086 # split into unit, load, active, sub, description
   set -- "$1" $line
-  [ "$3" = not-found ] && [ "$4" = inactive ] || fail "$1 is still loaded: $(echo "${@:2}")"
+  if [ "$3" != not-found ] || [ "$4" != inactive ]; then fail "$1 is still loaded: ${*:2}"; fi
 }

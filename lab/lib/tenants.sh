@@ -1,39 +1,54 @@
+# shellcheck shell=bash
 # Host-side helpers for scenarios that apply a tenant repository to a guest tree.
 # git-ops comes later; until then the lab applies a checkout by hand, following the on-disk
 # contract: /var/lib/bitbuilder/generations/<seq>-<sha>/ and the `current` symlink.
+# Sourced after common.sh; relies on the caller's shell options, and every function checks
+# its own steps (they also run in `bash -e` prepare shells, where errexit is off inside
+# `||` lists). Whatever they remove is under $LAB_VAR (safe_rm).
 
+# shellcheck disable=SC2034 # used by the scenarios
 EXAMPLE_REPO=$REPO_DIR/examples/repo
 
-# repo_copy SRC DEST: a scratch copy of a repository tree to modify in a scenario.
-repo_copy() { rm -rf "$2"; mkdir -p "$2"; cp -a "$1/." "$2/"; rm -rf "$2/.git"; }
+# repo_copy SRC DEST: a scratch copy of a repository tree to modify in a scenario (DEST
+# under $LAB_VAR).
+repo_copy() {
+  safe_rm "$2" || return 1
+  mkdir -p "$2" && cp -a "$1/." "$2/" && safe_rm "$2/.git"
+}
 
 # repo_sha DIR -> the 40-hex id of a commit of DIR's contents (a throwaway git repo with a
 # fixed author and date, so the same tree always gives the same sha).
 repo_sha() {
-  local tmp; tmp=$(mktemp -d)
-  cp -a "$1/." "$tmp/"; rm -rf "$tmp/.git"
-  (
-    cd "$tmp" && git init -q && git add -A &&
-    GIT_AUTHOR_DATE=2000-01-01T00:00:00Z GIT_COMMITTER_DATE=2000-01-01T00:00:00Z git -c user.name=lab -c user.email=lab@localhost \
-      commit -q -m lab && git rev-parse HEAD
-  )
-  rm -rf "$tmp"
+  local tmp rc=0
+  if ! mkdir -p "$LAB_VAR/tmp" || ! tmp=$(mktemp -d "$LAB_VAR/tmp/sha.XXXXXX") || [ ! -d "$tmp" ]; then
+    echo "repo_sha: cannot make a temporary directory under $LAB_VAR/tmp" >&2; return 1
+  fi
+  {
+    cp -a "$1/." "$tmp/" && safe_rm "$tmp/.git" &&
+    (
+      cd "$tmp" && git init -q && git add -A &&
+      GIT_AUTHOR_DATE=2000-01-01T00:00:00Z GIT_COMMITTER_DATE=2000-01-01T00:00:00Z \
+        git -c user.name=lab -c user.email=lab@localhost commit -q -m lab && git rev-parse HEAD
+    )
+  } || rc=1
+  safe_rm "$tmp" || rc=1
+  return "$rc"
 }
 
 # add_generation ROOT SRC SEQ -> prints the generation name "<seq>-<sha>"
 add_generation() {
-  local root=$1 src=$2 seq=$3 sha gen
-  sha=$(repo_sha "$src") && [ ${#sha} = 40 ] || { echo "cannot commit $src" >&2; return 1; }
-  gen=$seq-$sha
-  mkdir -p "$root/var/lib/bitbuilder/generations/$gen"
-  cp -a "$src/." "$root/var/lib/bitbuilder/generations/$gen/"
-  rm -rf "$root/var/lib/bitbuilder/generations/$gen/.git"
+  local root=$1 src=$2 seq=$3 sha gen dir
+  if ! sha=$(repo_sha "$src") || [ ${#sha} != 40 ]; then echo "cannot commit $src" >&2; return 1; fi
+  gen=$seq-$sha dir=$root/var/lib/bitbuilder/generations/$seq-$sha
+  must_be_under "$dir" "$LAB_VAR" || return 1
+  mkdir -p "$dir" && cp -a "$src/." "$dir/" && safe_rm "$dir/.git" || return 1
   echo "$gen"
 }
 
 # set_current ROOT GEN [STATE_DIR]: point `current` at a generation (atomic rename).
 set_current() {
   local dir=${3:-$1/var/lib/bitbuilder}
+  must_be_under "$dir" "$LAB_VAR" || return 1
   ln -sfn "generations/$2" "$dir/current.lab-new" && mv -T "$dir/current.lab-new" "$dir/current"
 }
 

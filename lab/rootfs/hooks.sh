@@ -4,6 +4,12 @@
 # project and the scenarios are installed per run on top of a copy.
 set -euo pipefail
 R=${2:?rootfs}
+# Only the tree rootfs/build is making (its rootfs-<key>.tmp), never the host itself: these
+# hooks chroot into it, empty its password and remove its logs.
+case ${R##*/} in rootfs-*.tmp) ;; *) echo "hooks.sh: refusing '$R' (not a rootfs-<key>.tmp build tree)" >&2; exit 1 ;; esac
+if [ ! -d "$R" ] || [ -L "$R" ] || [ "$(realpath -e -- "$R")" = / ]; then
+  echo "hooks.sh: refusing '$R'" >&2; exit 1
+fi
 
 essential() {
   # Before the kernel is installed: make its postinst build a small initramfs (virtio + ext4

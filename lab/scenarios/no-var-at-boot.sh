@@ -12,7 +12,7 @@ prepare() {
   mv "$ROOT/var/lib/bitbuilder/generations" "$state/"
   set_current "$ROOT" "$gen" "$state"
   # What the generators see: an empty mount point.
-  rm -rf "$ROOT/var/lib/bitbuilder"; mkdir -p "$ROOT/var/lib/bitbuilder"
+  safe_rm "$ROOT/var/lib/bitbuilder"; mkdir -p "$ROOT/var/lib/bitbuilder"
   echo "/srv/lab-state /var/lib/bitbuilder none bind 0 0" >> "$ROOT/etc/fstab"
   tenant_ids "$EXAMPLE_REPO" enabled > "$LAB_DATA/enabled"
 }

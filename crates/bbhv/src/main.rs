@@ -6,7 +6,6 @@ mod schema;
 mod tenant;
 mod validate;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -38,13 +37,6 @@ enum Command {
     Tenant(tenant::Command),
 }
 
-/// Where the units find the applied checkout (tests point it elsewhere).
-pub(crate) fn current_path() -> PathBuf {
-    std::env::var_os("BITBUILDER_CURRENT")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from(bbhv_render::CURRENT), PathBuf::from)
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -57,7 +49,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("bbhv: {e:#}");
+            // Messages quote paths and names from the repository.
+            eprintln!("bbhv: {}", bbhv_generator::escape(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

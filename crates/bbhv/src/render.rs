@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-use bbhv_generator::{Checkout, OutputDir, plan};
+use bbhv_generator::{Checkout, Staging, plan};
 use bbhv_render::Entry;
 
 #[derive(Debug, clap::Args)]
@@ -13,8 +12,19 @@ use bbhv_render::Entry;
 pub struct Args {
     /// The repository checkout (the directory holding tenants/).
     repo: PathBuf,
-    /// Write the units into this directory (created if missing).
-    #[arg(long, group = "output")]
+    /// The checkout the host runs now: a tenant holding a VLAN, port, name
+    /// or subnet there keeps it against a newcomer that claims it too
+    /// (tenant-generator uses /var/lib/bitbuilder/previous). Without it, the
+    /// first tenant by id keeps it.
+    #[arg(long, value_name = "DIR")]
+    applied: Option<PathBuf>,
+    /// Make DIR exactly the rendered tree. The units are written into a new
+    /// hidden directory beside DIR, which then replaces DIR in one step
+    /// (renameat2 RENAME_EXCHANGE); the old tree is removed without
+    /// following any link in it. Nothing already in DIR is kept or written
+    /// through. DIR must be a directory or not exist (its parent is created
+    /// if missing); a DIR that is a symlink or a file is refused.
+    #[arg(long, group = "output", value_name = "DIR", verbatim_doc_comment)]
     out: Option<PathBuf>,
     /// Print each file as `---path---` and its content instead.
     #[arg(long, group = "output")]
@@ -26,30 +36,27 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut checkout = Checkout::resolve(&args.repo)
-        .with_context(|| format!("{}: no such directory", args.repo.display()))?;
+    let mut checkout = Checkout::open(&args.repo)?;
     if let Some(commit) = args.commit {
         checkout.commit = Some(commit);
     }
-    let mut plan = plan(&checkout);
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let mut dir = match &args.out {
+    let mut plan = plan(&checkout, args.applied.as_deref());
+    match &args.out {
         Some(path) => {
-            Some(OutputDir::open(path).with_context(|| format!("creating {}", path.display()))?)
+            let mut staging = Staging::create(path)?;
+            plan.render_each(|entries| staging.dir().write(entries));
+            staging.commit()?;
         }
-        None => None,
-    };
-    plan.render_each(|entries| match &mut dir {
-        Some(dir) => dir.write(entries),
-        None => print_entries(&mut out, entries),
-    })?;
-    for error in &plan.report.errors {
-        eprintln!("{error}");
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            plan.render_each(|entries| print_entries(&mut out, entries));
+        }
     }
-    for tenant in plan.report.failed() {
-        for diagnostic in &tenant.errors {
-            eprintln!("tenant {} skipped: {diagnostic}", tenant.id);
+    // Problems on stderr, as the generator logs them.
+    for line in plan.report.lines() {
+        if line.priority.is_problem() {
+            eprintln!("{}", line.text);
         }
     }
     Ok(if plan.report.has_errors() {

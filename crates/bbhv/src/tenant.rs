@@ -3,11 +3,10 @@
 //! 10,000 small reads, not 10,000 reads of the fleet.
 
 use std::os::unix::fs::DirBuilderExt as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use bbhv_generator::Checkout;
+use bbhv_generator::{Checkout, HostPaths, escape};
 use bbhv_spec::Tenant;
 use bbhv_spec::names::InterfacePrefix;
 
@@ -35,9 +34,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Prepare { id } => {
             let (tenant, _) = load(&id)?;
-            let root = std::env::var_os("BITBUILDER_TENANTS_DIR")
-                .map_or_else(|| PathBuf::from("/var/lib/tenants"), PathBuf::from);
-            let state = root.join(tenant.id.as_str());
+            let state = HostPaths::from_env().tenants_dir.join(tenant.id.as_str());
             // systemd/: the tenant's unit drop-ins; upper/, work/: its overlay.
             for dir in ["", "systemd", "upper", "work"] {
                 let path = state.join(dir);
@@ -51,7 +48,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Network { id } => {
             let (tenant, _) = load(&id)?;
-            let net = tenant.metadata.network.as_ref().with_context(|| {
+            let net = tenant.network.as_ref().with_context(|| {
                 format!("tenant {id} declares no network; tenant-generator does not require this unit for it")
             })?;
             let mut parts = vec![format!(
@@ -62,7 +59,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                 let vlan_link = tenant.id.interface(InterfacePrefix::Vlan);
                 parts.push(format!("VLAN {vlan} ({vlan_link})"));
             }
-            parts.extend([&net.ipv4, &net.ipv6].into_iter().flatten().cloned());
+            parts.extend(net.ipv4.map(|n| n.to_string()));
+            parts.extend(net.ipv6.map(|n| n.to_string()));
             if net.wireguard.is_some() {
                 let wg = tenant.id.interface(InterfacePrefix::WireGuard);
                 parts.push(format!("WireGuard {wg}"));
@@ -85,9 +83,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn load(id: &str) -> anyhow::Result<(Tenant, Option<String>)> {
-    let current = crate::current_path();
-    let checkout = Checkout::resolve(&current)
-        .with_context(|| format!("{}: no applied checkout", current.display()))?;
+    let current = HostPaths::from_env().current;
+    let checkout = Checkout::open(&current).context("no applied checkout")?;
     let source = bbhv_repo::read_tenant(&checkout.root, id)?;
     let text = source.text.map_err(|d| {
         anyhow::anyhow!(
@@ -99,7 +96,7 @@ fn load(id: &str) -> anyhow::Result<(Tenant, Option<String>)> {
         Ok(tenant) => Ok((tenant, checkout.commit)),
         Err(diagnostics) => {
             for d in &diagnostics {
-                eprintln!("{d}");
+                eprintln!("{}", escape(&d.to_string()));
             }
             bail!(
                 "tenant {id} is invalid in {} ({} problems)",
@@ -111,24 +108,28 @@ fn load(id: &str) -> anyhow::Result<(Tenant, Option<String>)> {
 }
 
 fn summary(tenant: &Tenant, commit: Option<&str>) -> String {
-    let m = &tenant.metadata;
     let mut parts = vec![format!("slice {}", tenant.id.slice())];
     parts.push(format!(
         "{} containers, {} VMs",
-        m.containers.len(),
-        m.vms.len()
+        tenant.containers.len(),
+        tenant.vms.len()
     ));
-    if let Some(net) = &m.network {
+    if let Some(net) = &tenant.network {
         let mut n = String::from("network");
         if let Some(vlan) = net.vlan {
             n.push_str(&format!(" VLAN {vlan}"));
         }
-        for addr in [&net.ipv4, &net.ipv6].into_iter().flatten() {
+        for addr in net
+            .ipv4
+            .map(|a| a.to_string())
+            .into_iter()
+            .chain(net.ipv6.map(|a| a.to_string()))
+        {
             n.push_str(&format!(" {addr}"));
         }
         parts.push(n);
     }
-    if !m.enabled {
+    if !tenant.enabled {
         parts.push("disabled in the repository (started by hand)".into());
     }
     parts.push(format!("commit {}", commit.unwrap_or("unknown")));

@@ -72,15 +72,104 @@ fn without_current_it_succeeds_and_arranges_a_rerun() {
 }
 
 #[test]
-fn a_dangling_current_waits_too() {
+fn without_var_lib_bitbuilder_it_waits_too() {
     let host = Host::with_repo(&workspace().join("examples/repo"));
-    std::fs::remove_dir_all(host.dir.path().join("generations")).unwrap();
     let out = host.dir.path().join("out");
-    assert!(host.generate(&out).status.success());
+    std::fs::create_dir_all(&out).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tenant-generator"))
+        .arg(&out)
+        .env(
+            "BITBUILDER_CURRENT",
+            host.dir.path().join("var/lib/bitbuilder/current"),
+        )
+        .env("BITBUILDER_RUN_DIR", host.run_dir())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(
         out.join("multi-user.target.wants/bitbuilder-generator-rerun.service")
             .is_symlink()
     );
+}
+
+/// `current` exists but cannot be read: an error (exit 1, a message naming
+/// the path and the reason, state `error`), never a silent wait.
+fn assert_current_is_an_error(host: &Host, reason: &str) {
+    let out = host.dir.path().join("out");
+    let output = host.generate(&out);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let current = host.current().display().to_string();
+    assert!(
+        stderr.contains(&format!(
+            "tenant-generator: the applied checkout {current}: {reason}"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(snapshot(&out), vec![], "nothing generated, no re-run unit");
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(host.run_dir().join("generator-report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["state"], "error");
+    assert!(
+        report["errors"][0].as_str().unwrap().contains(reason),
+        "{report}"
+    );
+    // bbhv report reads it and fails too.
+    let output = Command::new(env!("CARGO_BIN_EXE_bbhv"))
+        .arg("report")
+        .env("BITBUILDER_RUN_DIR", host.run_dir())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.starts_with(&format!("no tenants: {current} cannot be read\n")),
+        "{text}"
+    );
+    assert!(text.contains(reason), "{text}");
+}
+
+#[test]
+fn a_dangling_current_is_an_error() {
+    let host = Host::with_repo(&workspace().join("examples/repo"));
+    std::fs::remove_dir_all(host.dir.path().join("generations")).unwrap();
+    assert_current_is_an_error(
+        &host,
+        &format!(
+            "is a symlink to generations/1-{SHA}, which does not exist (a pruned generation?)"
+        ),
+    );
+}
+
+#[test]
+fn a_current_symlink_loop_is_an_error() {
+    let host = Host::with_repo(&workspace().join("examples/repo"));
+    std::fs::remove_file(host.current()).unwrap();
+    std::os::unix::fs::symlink("current", host.current()).unwrap();
+    assert_current_is_an_error(&host, "is a symlink loop");
+}
+
+#[test]
+fn a_current_that_is_a_file_is_an_error() {
+    let host = Host::with_repo(&workspace().join("examples/repo"));
+    std::fs::remove_file(host.current()).unwrap();
+    std::fs::write(host.current(), "generations/1\n").unwrap();
+    assert_current_is_an_error(&host, "is not a directory");
+}
+
+#[test]
+fn a_current_pointing_at_a_file_is_an_error() {
+    let host = Host::with_repo(&workspace().join("examples/repo"));
+    std::fs::remove_file(host.current()).unwrap();
+    std::fs::write(host.dir.path().join("file"), "").unwrap();
+    std::os::unix::fs::symlink("file", host.current()).unwrap();
+    assert_current_is_an_error(&host, "is not a directory");
 }
 
 #[test]
@@ -156,10 +245,10 @@ fn bbhv_report_logs_the_skipped_tenants_for_the_journal() {
     let text = String::from_utf8(output.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(
-        lines[0].starts_with("1 tenants generated, 0 disabled, 6 failed, from "),
+        lines[0].starts_with("7 tenants: 1 enabled, 0 disabled, 6 failed; from "),
         "{text}"
     );
-    assert!(lines.contains(&"<3>tenant wrong-id skipped: tenants/wrong-id/metadata.json:1:29: /id: id \"someone-else\" must equal its directory name \"wrong-id\""), "{text}");
+    assert!(lines.contains(&"<3>tenants/wrong-id/metadata.json:1:29: /id: id \"someone-else\" must equal its directory name \"wrong-id\""), "{text}");
     // On a terminal, no priority prefix.
     assert!(
         !String::from_utf8(run(false).stdout)

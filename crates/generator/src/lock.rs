@@ -7,39 +7,121 @@
 //! swapped by an atomic rename and is resolved once; the lock only keeps the
 //! generation being read from being pruned under the reader.
 
-use std::fs::File;
-use std::path::Path;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rustix::fs::{FlockOperation, flock};
+use rustix::fs::{FileType, FlockOperation, Mode, OFlags, flock};
+use rustix::io::Errno;
 
 /// A held shared lock; released on drop.
 #[derive(Debug)]
-pub struct SharedLock(#[allow(dead_code)] File);
+pub struct SharedLock(#[allow(dead_code)] OwnedFd);
+
+/// Why the lock was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{path}: is a symlink; the lock is never taken through one", path = .0.display())]
+    Symlink(PathBuf),
+    #[error("{path}: is not a regular file (a {kind}); the lock must be one", path = .0.display(), kind = .1)]
+    NotRegular(PathBuf, &'static str),
+    #[error("{path}: has {links} hard links; the lock must have exactly one", path = .0.display(), links = .1)]
+    HardLinked(PathBuf, u64),
+    #[error("{path}: {error}", path = .0.display(), error = .1)]
+    Io(PathBuf, std::io::Error),
+}
 
 impl SharedLock {
     /// Takes the shared lock at `path`, waiting at most `patience`.
     /// `Ok(None)` means it was not free in time (the caller goes on without).
-    pub fn acquire(path: &Path, patience: Duration) -> std::io::Result<Option<SharedLock>> {
+    /// The file is created if missing, never truncated, and never reached
+    /// through a symlink or a second hard link.
+    pub fn acquire(path: &Path, patience: Duration) -> Result<Option<SharedLock>, LockError> {
+        let io = |e: std::io::Error| LockError::Io(path.to_owned(), e);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
+            std::fs::create_dir_all(parent).map_err(io)?;
         }
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(path)?;
+        // O_NONBLOCK: a FIFO planted here cannot block the open.
+        let fd = rustix::fs::open(
+            path,
+            OFlags::RDWR
+                | OFlags::CREATE
+                | OFlags::NOFOLLOW
+                | OFlags::NONBLOCK
+                | OFlags::NOCTTY
+                | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )
+        .map_err(|e| match e {
+            Errno::LOOP => LockError::Symlink(path.to_owned()),
+            e => io(e.into()),
+        })?;
+        let stat = rustix::fs::fstat(&fd).map_err(|e| io(e.into()))?;
+        let kind = FileType::from_raw_mode(stat.st_mode);
+        if kind != FileType::RegularFile {
+            return Err(LockError::NotRegular(path.to_owned(), kind_name(kind)));
+        }
+        if stat.st_nlink != 1 {
+            return Err(LockError::HardLinked(path.to_owned(), stat.st_nlink as u64));
+        }
         let deadline = Instant::now() + patience;
         loop {
-            match flock(&file, FlockOperation::NonBlockingLockShared) {
-                Ok(()) => return Ok(Some(SharedLock(file))),
-                Err(rustix::io::Errno::WOULDBLOCK) if Instant::now() < deadline => {
+            match flock(&fd, FlockOperation::NonBlockingLockShared) {
+                Ok(()) => return Ok(Some(SharedLock(fd))),
+                Err(Errno::WOULDBLOCK) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),
-                Err(e) => return Err(e.into()),
+                Err(Errno::WOULDBLOCK) => return Ok(None),
+                Err(e) => return Err(io(e.into())),
             }
         }
+    }
+}
+
+pub(crate) fn kind_name(kind: FileType) -> &'static str {
+    match kind {
+        FileType::RegularFile => "regular file",
+        FileType::Directory => "directory",
+        FileType::Symlink => "symlink",
+        FileType::Fifo => "FIFO",
+        FileType::Socket => "socket",
+        FileType::CharacterDevice => "character device",
+        FileType::BlockDevice => "block device",
+        _ => "file of unknown type",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planted_links_are_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let lock = dir.path().join("lock");
+        std::fs::hard_link(&victim, &lock).unwrap();
+        let error = SharedLock::acquire(&lock, Duration::ZERO).unwrap_err();
+        assert!(matches!(error, LockError::HardLinked(_, 2)), "{error}");
+        std::fs::remove_file(&lock).unwrap();
+
+        let missing = dir.path().join("would-be-created");
+        std::os::unix::fs::symlink(&missing, &lock).unwrap();
+        let error = SharedLock::acquire(&lock, Duration::ZERO).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("lock: is a symlink; the lock is never taken through one")
+        );
+        assert!(!missing.exists());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
+    #[test]
+    fn a_fresh_lock_is_created_and_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = SharedLock::acquire(&dir.path().join("run/lock"), Duration::ZERO).unwrap();
+        assert!(lock.is_some());
     }
 }

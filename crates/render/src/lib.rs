@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use bbhv_spec::Tenant;
 use bbhv_spec::names::{Template, TenantId};
-use bbhv_unit::{Syntax, UnitFile, Value, ValueError};
+use bbhv_unit::{Line, Syntax, Token, UnitFile, Value, ValueError};
 
 /// Where the static units are installed (the target of `.wants` symlinks).
 pub const SYSTEM_UNIT_DIR: &str = "/usr/lib/systemd/system";
@@ -15,15 +15,54 @@ pub const RERUN_UNIT: &str = "bitbuilder-generator-rerun.service";
 /// The applied checkout the generators read (fixed path).
 pub const CURRENT: &str = "/var/lib/bitbuilder/current";
 
-/// What rendering needs to know about the host and the checkout.
+/// What rendering needs to know about the host and the checkout, checked
+/// once at the edge so rendering itself cannot fail.
 #[derive(Debug, Clone)]
 pub struct Facts {
     /// Which program renders (`tenant-generator`), for the provenance header.
     pub generator: &'static str,
     /// The checkout as an absolute path (the resolved generation), for `SourcePath=`.
-    pub source_root: String,
+    pub source_root: Line,
     /// The commit the checkout is, when known.
-    pub commit: Option<String>,
+    pub commit: Option<Token>,
+}
+
+impl Facts {
+    /// Refuses a checkout path or commit that cannot be written into a unit
+    /// (a control character in a directory name, say).
+    pub fn new(
+        generator: &'static str,
+        source_root: &str,
+        commit: Option<&str>,
+    ) -> Result<Facts, FactsError> {
+        Ok(Facts {
+            generator,
+            source_root: Line::new(source_root).map_err(|e| FactsError {
+                what: "the checkout's path",
+                value: source_root.to_owned(),
+                source: e,
+            })?,
+            commit: commit
+                .map(|c| {
+                    Token::new(c).map_err(|e| FactsError {
+                        what: "the commit",
+                        value: c.to_owned(),
+                        source: e,
+                    })
+                })
+                .transpose()?,
+        })
+    }
+}
+
+/// A host fact that cannot be written into a unit.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {value:?} cannot be written into a unit: {source}")]
+pub struct FactsError {
+    pub what: &'static str,
+    pub value: String,
+    #[source]
+    pub source: ValueError,
 }
 
 /// One entry of the rendered tree, relative to the output directory.
@@ -41,77 +80,43 @@ impl Entry {
     }
 }
 
-/// A value that could not be written. Validation makes this unreachable for
-/// tenants that passed it; it stays an error, never a panic.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}: {key}: {source}")]
-pub struct RenderError {
-    pub file: String,
-    pub key: &'static str,
-    #[source]
-    pub source: ValueError,
-}
-
 /// Renders one tenant: its slice and the symlinks that enable its units.
 ///
 /// The static templates name their slice themselves (`Slice=tenants-%i.slice`,
 /// instances carry the escaped id), so a tenant needs no drop-ins: a slice,
 /// a `.wants` link when enabled, and a `.requires` link per helper unit it
 /// needs (its network, its state), nothing for what it does not declare.
-pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Result<Vec<Entry>, RenderError> {
+pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
     let id = &tenant.id;
-    let m = &tenant.metadata;
-    let source = format!("{}/{}", facts.source_root, tenant.file);
-    let fail = |key: &'static str| {
-        move |source: ValueError| RenderError {
-            file: tenant.file.clone(),
-            key,
-            source,
-        }
-    };
+    let source = Line::join(&facts.source_root, "/", &Line::from(id.metadata_file()));
     let mut entries = Vec::new();
 
     // tenants-<id>.slice: the tenant's share of the host. Its existence in
     // the generator directory is what declares the tenant to the templates.
-    let mut slice = provenance(facts, &source).map_err(fail("comment"))?;
-    let description = if m.description.is_empty() {
-        format!("Tenant {id}")
-    } else {
-        format!("Tenant {id}: {}", m.description)
+    let mut slice = provenance(facts, &source);
+    let title = Line::join(&Line::constant("Tenant"), " ", &Line::from(id.token()));
+    let description = match &tenant.description {
+        Some(text) => Line::join(&title, ": ", text),
+        None => title,
     };
     slice
         .section("Unit")
-        .set(
-            "Description",
-            Value::text(&description).map_err(fail("Description"))?,
-        )
-        .set(
-            "SourcePath",
-            Value::path(&source).map_err(fail("SourcePath"))?,
-        )
-        .set(
-            "Before",
-            Value::literal("slices.target").map_err(fail("Before"))?,
-        );
+        .set("Description", description.into())
+        .set("SourcePath", source.into())
+        .set("Before", Token::constant("slices.target").into());
     slice.section("Slice");
-    let r = &m.resources;
-    if let Some(quota) = &r.cpu_quota {
-        slice.set("CPUQuota", Value::percent(quota).map_err(fail("CPUQuota"))?);
+    let r = &tenant.resources;
+    if let Some(quota) = r.cpu_quota {
+        slice.set("CPUQuota", Value::percent_of(quota.get()));
     }
     if let Some(weight) = r.cpu_weight {
         slice.set("CPUWeight", Value::number(weight));
     }
-    if let Some(max) = &r.memory_max {
-        slice.set(
-            "MemoryMax",
-            Value::literal(max.as_str()).map_err(fail("MemoryMax"))?,
-        );
+    if let Some(max) = r.memory_max {
+        slice.set("MemoryMax", max.token().into());
     }
-    if let Some(high) = &r.memory_high {
-        slice.set(
-            "MemoryHigh",
-            Value::literal(high.as_str()).map_err(fail("MemoryHigh"))?,
-        );
+    if let Some(high) = r.memory_high {
+        slice.set("MemoryHigh", high.token().into());
     }
     if let Some(weight) = r.io_weight {
         slice.set("IOWeight", Value::number(weight));
@@ -126,19 +131,19 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Result<Vec<Entry>, Rende
 
     // What tenant@ needs before it counts as up: Requires= by a link, the
     // ordering is in the helper templates (Before=tenant@%i.service).
-    if m.network.is_some() {
+    if tenant.network.is_some() {
         entries.push(link(id, Template::Tenant, "requires", Template::Network));
     }
-    if !m.containers.is_empty() || !m.vms.is_empty() {
+    if !tenant.containers.is_empty() || !tenant.vms.is_empty() {
         entries.push(link(id, Template::Tenant, "requires", Template::Infra));
     }
-    if m.enabled {
+    if tenant.enabled {
         entries.push(Entry::Symlink {
             path: PathBuf::from("tenants.target.wants").join(id.instance(Template::Tenant)),
             target: PathBuf::from(SYSTEM_UNIT_DIR).join(Template::Tenant.file_name()),
         });
     }
-    Ok(entries)
+    entries
 }
 
 /// When `current` did not exist at generator time (a separate /var not
@@ -153,18 +158,21 @@ pub fn render_rerun() -> Vec<Entry> {
     }]
 }
 
-fn provenance(facts: &Facts, source: &str) -> Result<UnitFile, ValueError> {
+fn provenance(facts: &Facts, source: &Line) -> UnitFile {
     let mut file = UnitFile::new(Syntax::Unit);
-    file.comment(&format!("Automatically generated by {}", facts.generator))?;
-    file.comment(&format!("Source: {source}"))?;
-    file.comment(&format!(
-        "Commit: {}",
-        facts
-            .commit
-            .as_deref()
-            .unwrap_or("unknown (not an applied generation)")
-    ))?;
-    Ok(file)
+    let generator = Line::from(Token::constant(facts.generator));
+    let commit = match &facts.commit {
+        Some(commit) => Line::from(commit.clone()),
+        None => Line::constant("unknown (not an applied generation)"),
+    };
+    file.comment_line(&Line::join(
+        &Line::constant("Automatically generated by"),
+        " ",
+        &generator,
+    ))
+    .comment_line(&Line::join(&Line::constant("Source:"), " ", source))
+    .comment_line(&Line::join(&Line::constant("Commit:"), " ", &commit));
+    file
 }
 
 /// `<unit>.<kind>/<instance of template>` → the template in the system unit

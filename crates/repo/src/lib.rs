@@ -1,8 +1,8 @@
 //! Reading a checkout of the tenant repository. The repository is hostile
 //! input: every tenant directory and `metadata.json` is opened relative to
 //! its parent with `O_NOFOLLOW`, so a symlink is an error for that tenant and
-//! nothing outside the checkout is ever read; sizes are bounded; a FIFO
-//! cannot block the reader. Problems are per tenant: one bad tenant never
+//! nothing outside the checkout is ever read; sizes are bounded; a FIFO or
+//! a device is never opened (its type is checked on an `O_PATH` descriptor). Problems are per tenant: one bad tenant never
 //! hides the others.
 
 use std::ffi::OsStr;
@@ -143,15 +143,19 @@ pub fn read_tenant(root: &Path, id: &str) -> Result<TenantSource, RepoError> {
 
 /// Reads `<tenant>/metadata.json` below `tenants_fd`, refusing symlinks,
 /// non-regular files, huge files and non-UTF-8 text.
+///
+/// The file is first opened with `O_PATH` (which never runs a device's or a
+/// FIFO's open) and its type checked on that descriptor; only a regular
+/// file is then opened for reading, through `/proc/self/fd` (the same inode,
+/// so nothing can be swapped in between).
 fn read_metadata(tenants_fd: &OwnedFd, name: &OsStr) -> Result<String, String> {
-    let fd = open_metadata(tenants_fd, name)?;
-    let stat = rustix::fs::fstat(&fd).map_err(|e| e.to_string())?;
-    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
-        return Err("not a regular file".into());
-    }
+    let path_fd = open_metadata(tenants_fd, name, OFlags::PATH | OFlags::CLOEXEC)?;
+    let stat = rustix::fs::fstat(&path_fd).map_err(|e| e.to_string())?;
+    check_regular(&stat)?;
     if stat.st_size as u64 > MAX_METADATA_BYTES {
         return Err(too_large());
     }
+    let fd = reopen(&path_fd, tenants_fd, name, &stat)?;
     // Sized from fstat: one read, and one more that sees the end.
     let mut bytes = Vec::with_capacity(stat.st_size as usize + 1);
     std::fs::File::from(fd)
@@ -169,6 +173,46 @@ fn read_metadata(tenants_fd: &OwnedFd, name: &OsStr) -> Result<String, String> {
     })
 }
 
+fn check_regular(stat: &rustix::fs::Stat) -> Result<(), String> {
+    use rustix::fs::FileType;
+    match FileType::from_raw_mode(stat.st_mode) {
+        FileType::RegularFile => Ok(()),
+        // O_PATH|O_NOFOLLOW opens a symlink itself.
+        FileType::Symlink => Err("is a symlink; a file in the repository may not be one".into()),
+        FileType::Directory => Err("not a regular file (a directory)".into()),
+        FileType::Fifo => Err("not a regular file (a FIFO)".into()),
+        FileType::Socket => Err("not a regular file (a socket)".into()),
+        FileType::CharacterDevice => Err("not a regular file (a character device)".into()),
+        FileType::BlockDevice => Err("not a regular file (a block device)".into()),
+        _ => Err("not a regular file".into()),
+    }
+}
+
+/// Opens the regular file behind an `O_PATH` descriptor for reading. Without
+/// /proc (never the case for a generator: systemd mounts it first) the name
+/// is opened again and must still be the same inode.
+fn reopen(
+    path_fd: &OwnedFd,
+    tenants_fd: &OwnedFd,
+    name: &OsStr,
+    stat: &rustix::fs::Stat,
+) -> Result<OwnedFd, String> {
+    use std::os::fd::AsRawFd as _;
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let proc_path = format!("/proc/self/fd/{}", path_fd.as_raw_fd());
+    let fd = match rustix::fs::open(&proc_path, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => open_metadata(tenants_fd, name, flags | OFlags::NOFOLLOW)?,
+        Err(e) => return Err(format!("reopening for reading: {e}")),
+    };
+    let now = rustix::fs::fstat(&fd).map_err(|e| e.to_string())?;
+    check_regular(&now)?;
+    if (now.st_dev, now.st_ino) != (stat.st_dev, stat.st_ino) {
+        return Err("replaced while being read; try again".into());
+    }
+    Ok(fd)
+}
+
 fn too_large() -> String {
     format!(
         "larger than {} KiB; a metadata file is at most that",
@@ -179,8 +223,8 @@ fn too_large() -> String {
 /// Opens `<name>/metadata.json` below `tenants_fd` without following any
 /// symlink: in one `openat2(RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH)` where the
 /// kernel has it (Linux 5.6), else in two `openat(O_NOFOLLOW)` steps.
-fn open_metadata(tenants_fd: &OwnedFd, name: &OsStr) -> Result<OwnedFd, String> {
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+fn open_metadata(tenants_fd: &OwnedFd, name: &OsStr, flags: OFlags) -> Result<OwnedFd, String> {
+    let flags = flags | OFlags::NOFOLLOW;
     let path = Path::new(name).join("metadata.json");
     let resolve = rustix::fs::ResolveFlags::NO_SYMLINKS | rustix::fs::ResolveFlags::BENEATH;
     if let Ok(fd) = rustix::fs::openat2(tenants_fd, &path, flags, Mode::empty(), resolve) {

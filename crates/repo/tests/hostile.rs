@@ -62,9 +62,9 @@ fn every_trick_is_an_error_of_its_own_tenant() {
     assert_eq!(
         errors(&root),
         vec![
-            ("dir-json".into(), "not a regular file".into()),
+            ("dir-json".into(), "not a regular file (a directory)".into()),
             ("dir-link".into(), "tenants/dir-link is a symlink; a tenant must be a real directory inside the repository".into()),
-            ("fifo".into(), "not a regular file".into()),
+            ("fifo".into(), "not a regular file (a FIFO)".into()),
             ("file-link".into(), "is a symlink; a file in the repository may not be one".into()),
             ("good".into(), "ok".into()),
             ("huge".into(), "larger than 1024 KiB; a metadata file is at most that".into()),
@@ -111,4 +111,75 @@ fn reading_one_tenant_refuses_path_tricks() {
         let source = read_tenant(dir.path(), id).unwrap();
         assert!(source.text.is_err(), "{id:?} was read");
     }
+}
+
+/// The type is checked before anything is opened for reading: a writer
+/// blocked in open(2) on a FIFO wakes up when any reader opens it, even
+/// with O_NONBLOCK, so a writer still blocked proves no reader came.
+#[test]
+fn a_fifo_is_never_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    tenant(dir.path(), "good", GOOD.as_bytes());
+    std::fs::create_dir_all(dir.path().join("tenants/fifo")).unwrap();
+    let fifo = dir.path().join("tenants/fifo/metadata.json");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let (opened, was_opened) = std::sync::mpsc::channel();
+    let writer_path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        let file = std::fs::OpenOptions::new().write(true).open(&writer_path);
+        opened.send(()).unwrap();
+        drop(file);
+    });
+    // Let the writer block in open() before the repository is read.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let found = errors(dir.path());
+    let woke = was_opened.recv_timeout(std::time::Duration::from_millis(300));
+    // Release the writer either way.
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let _reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(&fifo)
+        .unwrap();
+    writer.join().unwrap();
+    assert!(woke.is_err(), "the reader opened the FIFO");
+    assert_eq!(
+        found,
+        vec![
+            ("fifo".into(), "not a regular file (a FIFO)".into()),
+            ("good".into(), "ok".into()),
+        ]
+    );
+}
+
+/// A device node (root only: /dev/null's numbers) is refused by its type.
+#[test]
+fn a_device_node_is_refused_by_its_type() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("tenants/dev")).unwrap();
+    let made = rustix::fs::mknodat(
+        rustix::fs::CWD,
+        dir.path().join("tenants/dev/metadata.json"),
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        rustix::fs::makedev(1, 3),
+    );
+    if let Err(e) = made {
+        eprintln!("skipped: mknod needs root ({e})");
+        return;
+    }
+    assert_eq!(
+        errors(dir.path()),
+        vec![(
+            "dev".into(),
+            "not a regular file (a character device)".into()
+        )]
+    );
 }

@@ -47,6 +47,13 @@ impl<'a> LineIndex<'a> {
         LineIndex { text, line_starts }
     }
 
+    /// The byte offset of a 1-based line and 1-based byte column (what
+    /// serde_json reports), clamped to the text.
+    pub(crate) fn offset(&self, line: usize, byte_column: usize) -> usize {
+        let start = self.line_starts[line.clamp(1, self.line_starts.len()) - 1];
+        (start + byte_column.saturating_sub(1)).min(self.text.len())
+    }
+
     pub(crate) fn position(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset);
@@ -72,5 +79,22 @@ pub(crate) fn show_value(value: &serde_json::Value) -> String {
         format!("{short}...")
     } else {
         text
+    }
+}
+
+/// A diagnostic at `pointer` of `text` (the file named `file`), for a
+/// problem found after parsing (a fleet conflict); line 0 when the text no
+/// longer parses (it changed since it was checked).
+pub fn locate(file: &str, text: &str, pointer: &str, message: String) -> Diagnostic {
+    let doc = crate::json::Document::new(file, text);
+    match doc.syntax() {
+        Ok(root) => doc.at(&root, pointer, message),
+        Err(_) => Diagnostic {
+            file: file.to_owned(),
+            line: 0,
+            column: 0,
+            path: pointer.to_owned(),
+            message,
+        },
     }
 }

@@ -1,110 +1,117 @@
-//! A tenant that passed its own checks, and the checks across all tenants of
-//! a repository: what one host can only have once.
+//! The checks across all tenants of a repository: what one host can only
+//! have once (a VLAN id, a port, a machine or interface name, a subnet).
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 
-use crate::diag::Diagnostic;
-use crate::model::Metadata;
 use crate::names::{InterfacePrefix, TenantId};
-use crate::parse::{Document, parse_ipv4_cidr, parse_ipv6_cidr, parse_metadata, parse_port};
+use crate::tenant::Tenant;
 
-/// A valid tenant. Its text is not kept (10,000 tenants would hold 10 MiB
-/// for the rare conflict message): [`locate`] points into the file when one
-/// is needed.
-#[derive(Debug, Clone)]
-pub struct Tenant {
-    pub id: TenantId,
-    /// The metadata file as named in diagnostics.
-    pub file: String,
-    pub metadata: Metadata,
-}
-
-/// A conflict between tenants: the later tenant (`index` into the list
-/// given to [`check_fleet`]) and the key that conflicts.
+/// A conflict: the tenant at `index` (into the list given to
+/// [`check_fleet`]) cannot have what the key at `pointer` claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
     pub index: usize,
     /// JSON pointer of the conflicting key in that tenant's file.
     pub pointer: String,
     pub message: String,
+    /// The tenant that keeps the claim.
+    pub owner: TenantId,
 }
 
-/// A diagnostic at `pointer` of `text` (the file named `file`); line 0 when
-/// the text no longer parses (it changed since it was checked).
-pub fn locate(file: &str, text: &str, pointer: &str, message: String) -> Diagnostic {
-    let doc = Document::new(file, text);
-    match doc.syntax() {
-        Ok(root) => doc.at(&root, pointer, message),
-        Err(_) => Diagnostic {
-            file: file.to_owned(),
-            line: 0,
-            column: 0,
-            path: pointer.to_owned(),
-            message,
-        },
-    }
-}
-
-impl Tenant {
-    /// Parses and checks `tenants/<dir_name>/metadata.json`.
-    pub fn parse(file: &str, dir_name: &str, text: &str) -> Result<Tenant, Vec<Diagnostic>> {
-        let metadata = parse_metadata(file, dir_name, text)?;
-        let id = TenantId::new(&metadata.id).expect("the schema checked the id");
-        Ok(Tenant {
-            id,
-            file: file.to_owned(),
-            metadata,
-        })
-    }
-}
-
-/// Checks across tenants. Returns, for each tenant that conflicts with one
-/// before it (in the order given, which callers keep sorted by id), its
-/// index and the problems. The first tenant to claim a VLAN, subnet, port,
-/// machine or interface name keeps it, so a new tenant cannot take down one
-/// that is already running; a tenant that fails claims nothing, so it cannot
-/// take anything from the tenants after it either.
-pub fn check_fleet(tenants: &[Tenant]) -> Vec<Conflict> {
+/// Checks across tenants. The tenant that holds a claim in the applied
+/// generation (`applied`: those tenants as they are applied now; empty when
+/// nothing is, or to decide by id alone) keeps it, so a newcomer can never
+/// take a VLAN, subnet, port or name from a running tenant, whatever its id.
+/// Among newcomers the first by id wins. A tenant that fails claims nothing,
+/// so it takes nothing from the tenants after it either.
+///
+/// `tenants` are sorted by id. Linear in the number of claims (subnets:
+/// n log n).
+pub fn check_fleet(tenants: &[Tenant], applied: &[Tenant]) -> Vec<Conflict> {
+    let index_of: HashMap<&TenantId, usize> = tenants
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (&t.id, i))
+        .collect();
     let mut claimed: HashMap<Claim, usize> = HashMap::new();
-    let mut subnets = [Subnets::new("/network/ipv4"), Subnets::new("/network/ipv6")];
+    let mut subnets = [Subnets::new(Family::V4), Subnets::new(Family::V6)];
+
+    // The incumbents first: what an applied tenant held and still asks for
+    // is its own before anyone else is looked at.
+    for before in applied {
+        let Some(&index) = index_of.get(&before.id) else {
+            continue;
+        };
+        let now = &tenants[index];
+        let held: Vec<Claim> = claims_of(before).into_iter().map(|(c, _)| c).collect();
+        for (claim, _) in claims_of(now) {
+            if held.contains(&claim) {
+                claimed.entry(claim).or_insert(index);
+            }
+        }
+        for set in &mut subnets {
+            if let (Some(was), Some(is)) = (set.range(before), set.range(now))
+                && was == is
+                && set.clash(is).is_none()
+            {
+                set.claim(is, index);
+            }
+        }
+    }
+
     let mut found = Vec::new();
     for (index, tenant) in tenants.iter().enumerate() {
-        let claims = claims_of(&tenant.id, &tenant.metadata);
-        let mut problems: Vec<(String, String)> = claims
-            .iter()
-            .filter_map(|(claim, pointer)| {
-                let &owner = claimed.get(claim)?;
+        let claims = claims_of(tenant);
+        let mut problems: Vec<(String, String, usize)> = Vec::new();
+        for (claim, pointer) in &claims {
+            if let Some(&owner) = claimed.get(claim)
+                && owner != index
+            {
                 let message = format!(
-                    "{} {} is already used by tenant {:?} ({})",
-                    claim.kind,
-                    claim.value,
+                    "{claim} is already used by tenant {:?} ({})",
                     tenants[owner].id.as_str(),
                     tenants[owner].file
                 );
-                Some((pointer.clone(), message))
-            })
-            .collect();
-        let ranges = [ipv4_range(tenant), ipv6_range(tenant)];
-        for (set, range) in subnets.iter().zip(&ranges) {
-            if let Some(problem) = range.and_then(|r| set.clash(tenants, index, r)) {
-                problems.push(problem);
+                problems.push((pointer.clone(), message, owner));
+            }
+        }
+        for set in &subnets {
+            if let Some(range) = set.range(tenant)
+                && let Some(owner) = set.clash(range).filter(|&o| o != index)
+            {
+                let message = format!(
+                    "subnet {} overlaps {} of tenant {:?} ({}); tenant subnets may not overlap",
+                    set.cidr(tenant),
+                    set.cidr(&tenants[owner]),
+                    tenants[owner].id.as_str(),
+                    tenants[owner].file
+                );
+                problems.push((set.family.pointer().to_owned(), message, owner));
             }
         }
         if problems.is_empty() {
             for (claim, _) in claims {
-                claimed.insert(claim, index);
+                claimed.entry(claim).or_insert(index);
             }
-            for (set, range) in subnets.iter_mut().zip(ranges) {
-                if let Some(range) = range {
+            for set in &mut subnets {
+                if let Some(range) = set.range(tenant)
+                    && set.clash(range).is_none()
+                {
                     set.claim(range, index);
                 }
             }
         } else {
-            found.extend(problems.into_iter().map(|(pointer, message)| Conflict {
-                index,
-                pointer,
-                message,
-            }));
+            found.extend(
+                problems
+                    .into_iter()
+                    .map(|(pointer, message, owner)| Conflict {
+                        index,
+                        pointer,
+                        message,
+                        owner: tenants[owner].id.clone(),
+                    }),
+            );
         }
     }
     found
@@ -117,11 +124,17 @@ pub(crate) struct Claim {
     pub(crate) value: String,
 }
 
+impl fmt::Display for Claim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.value)
+    }
+}
+
 /// A tenant's claims, each with the JSON pointer that makes it.
-pub(crate) fn claims_of(id: &TenantId, m: &Metadata) -> Vec<(Claim, String)> {
+pub(crate) fn claims_of(t: &Tenant) -> Vec<(Claim, String)> {
     let claim = |kind, value: String, pointer: String| (Claim { kind, value }, pointer);
     let mut claims = Vec::new();
-    if let Some(net) = &m.network {
+    if let Some(net) = &t.network {
         if let Some(vlan) = net.vlan {
             claims.push(claim("VLAN", vlan.to_string(), "/network/vlan".into()));
         }
@@ -133,98 +146,103 @@ pub(crate) fn claims_of(id: &TenantId, m: &Metadata) -> Vec<(Claim, String)> {
             ));
         }
         for prefix in InterfacePrefix::ALL {
-            claims.push(claim("interface name", id.interface(prefix), "/id".into()));
+            claims.push(claim(
+                "interface name",
+                t.id.interface(prefix),
+                "/id".into(),
+            ));
         }
     }
-    for (name, container) in &m.containers {
-        for (j, port) in container.ports.iter().enumerate() {
-            if let Ok(p) = parse_port(port) {
-                let kind = if p.udp { "UDP port" } else { "TCP port" };
-                claims.push(claim(
-                    kind,
-                    p.host.to_string(),
-                    format!("/containers/{name}/ports/{j}"),
-                ));
-            }
+    for container in &t.containers {
+        for (j, p) in container.ports.iter().enumerate() {
+            claims.push(claim(
+                p.protocol.claim_kind(),
+                p.host.to_string(),
+                format!("/containers/{}/ports/{j}", container.name),
+            ));
         }
     }
-    let workloads = m
+    let workloads = t
         .containers
-        .keys()
-        .map(|n| ("containers", n))
-        .chain(m.vms.keys().map(|n| ("vms", n)));
+        .iter()
+        .map(|c| ("containers", &c.name))
+        .chain(t.vms.iter().map(|v| ("vms", &v.name)));
     for (kind, name) in workloads {
         claims.push(claim(
             "machine name",
-            id.machine(name),
+            t.id.machine(name.as_str()),
             format!("/{kind}/{name}"),
         ));
     }
     claims
 }
 
-fn ipv4_range(t: &Tenant) -> Option<(u128, u128)> {
-    let (addr, prefix) = parse_ipv4_cidr(t.metadata.network.as_ref()?.ipv4.as_ref()?).ok()?;
-    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-    let start = u32::from(addr) & mask;
-    Some((u128::from(start), u128::from(start | !mask)))
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
 }
 
-fn ipv6_range(t: &Tenant) -> Option<(u128, u128)> {
-    let (addr, prefix) = parse_ipv6_cidr(t.metadata.network.as_ref()?.ipv6.as_ref()?).ok()?;
-    let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-    let start = u128::from(addr) & mask;
-    Some((start, start | !mask))
+impl Family {
+    fn pointer(self) -> &'static str {
+        match self {
+            Family::V4 => "/network/ipv4",
+            Family::V6 => "/network/ipv6",
+        }
+    }
 }
 
 /// Claimed subnets of one family, kept disjoint in a map from start to
 /// (end, owner): the only candidate for an overlap with a new subnet is the
 /// claimed one starting last at or before the new one's end (n log n).
 struct Subnets {
-    pointer: &'static str,
+    family: Family,
     claimed: BTreeMap<u128, (u128, usize)>,
 }
 
 impl Subnets {
-    fn new(pointer: &'static str) -> Self {
+    fn new(family: Family) -> Self {
         Subnets {
-            pointer,
+            family,
             claimed: BTreeMap::new(),
         }
     }
 
-    fn clash(
-        &self,
-        tenants: &[Tenant],
-        index: usize,
-        (start, end): (u128, u128),
-    ) -> Option<(String, String)> {
-        let (_, &(_, owner)) = self
-            .claimed
+    /// The tenant's subnet of this family as (first, last) address.
+    fn range(&self, t: &Tenant) -> Option<(u128, u128)> {
+        let net = t.network.as_ref()?;
+        match self.family {
+            Family::V4 => net.ipv4.map(|n| {
+                (
+                    u128::from(u32::from(n.network())),
+                    u128::from(u32::from(n.broadcast())),
+                )
+            }),
+            Family::V6 => net
+                .ipv6
+                .map(|n| (u128::from(n.network()), u128::from(n.broadcast()))),
+        }
+    }
+
+    /// The owner of a claimed subnet that overlaps `(start, end)`.
+    fn clash(&self, (start, end): (u128, u128)) -> Option<usize> {
+        self.claimed
             .range(..=end)
             .next_back()
-            .filter(|(_, (e, _))| *e >= start)?;
-        let message = format!(
-            "subnet {} overlaps {} of tenant {:?} ({}); tenant subnets may not overlap",
-            self.cidr(&tenants[index]),
-            self.cidr(&tenants[owner]),
-            tenants[owner].id.as_str(),
-            tenants[owner].file
-        );
-        Some((self.pointer.to_owned(), message))
+            .filter(|(_, (e, _))| *e >= start)
+            .map(|(_, &(_, owner))| owner)
     }
 
     fn claim(&mut self, (start, end): (u128, u128), owner: usize) {
         self.claimed.insert(start, (end, owner));
     }
 
-    fn cidr(&self, tenant: &Tenant) -> String {
-        let net = tenant.metadata.network.as_ref();
-        let cidr = if self.pointer.ends_with("ipv4") {
-            net.and_then(|n| n.ipv4.as_ref())
-        } else {
-            net.and_then(|n| n.ipv6.as_ref())
-        };
-        cidr.cloned().unwrap_or_default()
+    fn cidr(&self, t: &Tenant) -> String {
+        let net = t.network.as_ref();
+        match self.family {
+            Family::V4 => net.and_then(|n| n.ipv4).map(|n| n.to_string()),
+            Family::V6 => net.and_then(|n| n.ipv6).map(|n| n.to_string()),
+        }
+        .unwrap_or_default()
     }
 }

@@ -1,19 +1,22 @@
-//! metadata.json v1: the types, their JSON Schema, validation with
-//! `file:line:column` diagnostics, the names derived from a tenant (units,
-//! machines, interfaces) and the checks across tenants. Pure: no I/O.
+//! metadata.json v1: the raw types and their JSON Schema (`model`), the
+//! validated [`Tenant`] of typed values (`tenant`, `values`), parsing with
+//! `file:line:column` diagnostics (`parse`, `json`), the names derived from a
+//! tenant (`names`) and the checks across tenants (`fleet`). Pure: no I/O.
 
 mod diag;
 pub mod fleet;
+mod json;
 pub mod model;
 pub mod names;
 mod parse;
 pub mod schema;
+pub mod tenant;
+pub mod values;
 
-pub use diag::Diagnostic;
-pub use fleet::{Conflict, Tenant, check_fleet, locate};
+pub use diag::{Diagnostic, locate};
+pub use fleet::{Conflict, check_fleet};
+pub use json::MAX_DEPTH;
 pub use model::Metadata;
 pub use names::TenantId;
-pub use parse::{
-    MAX_DEPTH, PortMapping, parse_ipv4_cidr, parse_ipv6_cidr, parse_metadata, parse_port,
-    parse_size,
-};
+pub use parse::{MAX_DIAGNOSTICS, parse_metadata, strict_json};
+pub use tenant::Tenant;

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use bbhv_unit::Token;
+
 /// A tenant id: `[a-z][a-z0-9-]{0,30}`, not ending in a dash. Only the
 /// parser and tests build one, so holding a `TenantId` means it is valid.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -15,6 +17,16 @@ impl TenantId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The id as a token for unit files (its alphabet is a token's).
+    pub fn token(&self) -> Token {
+        Token::new(self.0.as_str()).expect("an id is a token")
+    }
+
+    /// `tenants/<id>/metadata.json`, relative to the repository root.
+    pub fn metadata_file(&self) -> Token {
+        Token::new(format!("tenants/{}/metadata.json", self.0)).expect("an id makes a token path")
     }
 
     /// The id as a unit name component, `-` escaped as `\x2d` (what
@@ -51,12 +63,14 @@ impl TenantId {
     }
 
     /// A network interface name of at most 15 bytes (IFNAMSIZ - 1): `prefix`
-    /// and the id when they fit, else `prefix`, the id's first 4 characters, a
-    /// dash and 7 base32 characters (35 bits) of a hash of the whole id. Ids
-    /// named in series (`customer-00001-prod`, ...) share their heads, so the
-    /// hash carries the uniqueness: at 35 bits, 10,000 such tenants collide
-    /// with odds of about 1 in 700. The short form is stable; the fleet check
-    /// reports a collision instead of letting it happen.
+    /// and the id when they fit, else `prefix`, the id's first 4 characters,
+    /// `_` and 7 base32 characters (35 bits) of a hash of the whole id. No id
+    /// has a `_`, so no id's full form can equal another's short form (an id
+    /// `cust-dur6p74` cannot take `customer-00001-prod`'s name). Ids named in
+    /// series (`customer-00001-prod`, ...) share their heads, so the hash
+    /// carries the uniqueness: at 35 bits, 10,000 such tenants collide with
+    /// odds of about 1 in 700. A collision, chance or crafted, is a fleet
+    /// conflict that the tenant holding the name wins.
     pub fn interface(&self, prefix: InterfacePrefix) -> String {
         let prefix = prefix.as_str();
         let full = format!("{prefix}{}", self.0);
@@ -70,7 +84,7 @@ impl TenantId {
             .collect();
         let keep = IFNAME_MAX - prefix.len() - 1 - tail.len();
         let head = self.0[..keep].trim_end_matches('-');
-        format!("{prefix}{head}-{tail}")
+        format!("{prefix}{head}_{tail}")
     }
 }
 
@@ -178,11 +192,28 @@ mod tests {
         let long = TenantId::new("a-very-long-tenant-name-indeed").unwrap();
         let name = long.interface(InterfacePrefix::Bridge);
         assert!(name.len() <= IFNAME_MAX, "{name}");
-        assert!(name.starts_with("bt-a-ve-"), "{name}");
+        assert!(name.starts_with("bt-a-ve_"), "{name}");
         assert_eq!(name.len(), IFNAME_MAX);
         assert_eq!(name, long.interface(InterfacePrefix::Bridge), "stable");
         let other = TenantId::new("a-very-long-tenant-name-too").unwrap();
         assert_ne!(name, other.interface(InterfacePrefix::Bridge));
+    }
+
+    #[test]
+    fn a_full_name_never_equals_a_short_one() {
+        // The forgery of issue #6: an id equal to another id's short form.
+        let long = TenantId::new("customer-00001-prod").unwrap();
+        let short = long.interface(InterfacePrefix::Bridge);
+        let forged = TenantId::new(
+            short
+                .strip_prefix("bt-")
+                .unwrap()
+                .replace('_', "-")
+                .as_str(),
+        )
+        .unwrap();
+        assert_ne!(forged.interface(InterfacePrefix::Bridge), short);
+        assert!(short.contains('_'), "{short}");
     }
 
     #[test]

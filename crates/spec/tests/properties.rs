@@ -1,6 +1,6 @@
 //! Properties of the parser and the fleet checks.
 
-use bbhv_spec::{Tenant, check_fleet, parse_metadata};
+use bbhv_spec::{Tenant, check_fleet};
 use proptest::prelude::*;
 
 const EXAMPLE: &str = r#"{
@@ -23,7 +23,7 @@ proptest! {
         if text.is_char_boundary(at) { text.insert_str(at, &insert); }
         if text.is_char_boundary(cut) { text.truncate(cut.max(at)); }
         let lines = text.lines().count().max(1);
-        if let Err(diagnostics) = parse_metadata("m.json", "acme", &text) {
+        if let Err(diagnostics) = Tenant::parse("m.json", "acme", &text) {
             prop_assert!(!diagnostics.is_empty());
             for d in diagnostics {
                 prop_assert!(d.line >= 1 && d.line <= lines + 1, "{d} ({lines} lines)");
@@ -52,7 +52,35 @@ proptest! {
         for (j, r) in ranges.iter().enumerate() {
             if kept.iter().any(|k| overlaps(*k, *r)) { expected.push(j); } else { kept.push(*r); }
         }
-        let found: Vec<usize> = check_fleet(&tenants).into_iter().map(|c| c.index).collect();
+        let found: Vec<usize> = check_fleet(&tenants, &[]).into_iter().map(|c| c.index).collect();
         prop_assert_eq!(found, expected);
+    }
+
+    /// The incumbents of a consistent applied generation never lose a VLAN
+    /// to a newcomer, whatever the ids; among newcomers the first by id wins.
+    #[test]
+    fn incumbents_keep_their_vlans(vlans in prop::collection::vec((1u16..6, any::<bool>()), 1..16)) {
+        let mut tenants = Vec::new();
+        let mut applied: Vec<Tenant> = Vec::new();
+        let mut held = std::collections::HashSet::new();
+        for (i, (vlan, incumbent)) in vlans.iter().enumerate() {
+            let id = format!("t{i:02}");
+            let text = format!(r#"{{ "schemaVersion": 1, "id": "{id}", "network": {{ "vlan": {vlan} }} }}"#);
+            let tenant = Tenant::parse("m.json", &id, &text).unwrap();
+            // A valid applied generation holds each VLAN once.
+            if *incumbent && held.insert(*vlan) {
+                applied.push(tenant.clone());
+            }
+            tenants.push(tenant);
+        }
+        let failed: std::collections::HashSet<usize> =
+            check_fleet(&tenants, &applied).into_iter().map(|c| c.index).collect();
+        let mut taken = held.clone();
+        for (i, t) in tenants.iter().enumerate() {
+            let vlan = vlans[i].0;
+            let is_incumbent = applied.iter().any(|a| a.id == t.id);
+            let should_fail = !is_incumbent && !taken.insert(vlan);
+            prop_assert_eq!(failed.contains(&i), should_fail, "tenant {} vlan {}", i, vlan);
+        }
     }
 }

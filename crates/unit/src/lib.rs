@@ -15,7 +15,7 @@ mod read;
 mod value;
 
 pub use read::{ReadError, Reader, unescape_specifiers, unescape_variables, unquote_words};
-pub use value::{Syntax, Value, ValueError};
+pub use value::{Line, Syntax, Token, Value, ValueError};
 
 use std::fmt::Write as _;
 
@@ -57,6 +57,12 @@ impl UnitFile {
         }
         self.header.push(text.to_owned());
         Ok(self)
+    }
+
+    /// Adds a checked line to the header: cannot fail.
+    pub fn comment_line(&mut self, line: &Line) -> &mut Self {
+        self.header.push(line.as_str().to_owned());
+        self
     }
 
     /// Opens section `[name]` (or returns to it if it is already open).

@@ -278,3 +278,110 @@ pub(crate) fn is_plain_token(s: &str) -> bool {
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
+
+/// One line of free text, checked once: no control character, no trailing
+/// backslash, no outer whitespace, not empty. Holding a `Line` means it can
+/// be written as a value or a comment without any further check.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Line(String);
+
+impl Line {
+    pub fn new(text: &str) -> Result<Line, ValueError> {
+        check_line("text", text)?;
+        Ok(Line(text.to_owned()))
+    }
+
+    /// A line of code's own text: a bug, not bad data, when it is invalid.
+    ///
+    /// # Panics
+    /// If `text` is not a valid line.
+    pub fn constant(text: &'static str) -> Line {
+        Line::new(text).unwrap_or_else(|e| panic!("constant {text:?}: {e}"))
+    }
+
+    /// `head`, `separator`, `tail`: a line, since `head` starts and `tail`
+    /// ends it, and the separator (code, checked in debug builds) has no
+    /// control character.
+    pub fn join(head: &Line, separator: &'static str, tail: &Line) -> Line {
+        debug_assert!(!separator.chars().any(|c| c.is_ascii_control()));
+        Line(format!("{}{separator}{}", head.0, tail.0))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Token> for Line {
+    /// A token is a line: it has neither controls, nor spaces, nor a trailing `\`.
+    fn from(token: Token) -> Line {
+        Line(token.0)
+    }
+}
+
+impl From<Line> for Value {
+    fn from(line: Line) -> Value {
+        Value(Kind::Text(line.0))
+    }
+}
+
+/// A token that is syntax nowhere (unit names, sizes, numbers, hex ids):
+/// letters, digits and `._:/@+=,-\`, not ending in `\`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(token: impl Into<String>) -> Result<Token, ValueError> {
+        match Value::literal(token)?.0 {
+            Kind::Literal(t) => Ok(Token(t)),
+            _ => unreachable!("literal() builds a literal"),
+        }
+    }
+
+    /// A token of code's own text.
+    ///
+    /// # Panics
+    /// If `token` is not a valid token.
+    pub fn constant(token: &'static str) -> Token {
+        Token::new(token).unwrap_or_else(|e| panic!("constant {token:?}: {e}"))
+    }
+
+    /// Tokens joined by a separator from the token alphabet (code): a token.
+    pub fn concat(parts: &[&str], separator: &'static str) -> Result<Token, ValueError> {
+        Token::new(parts.join(separator))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Token> for Value {
+    fn from(token: Token) -> Value {
+        Value(Kind::Literal(token.0))
+    }
+}
+
+impl Value {
+    /// A percentage like `200%` (`CPUQuota=`).
+    pub fn percent_of(n: u32) -> Value {
+        Value(Kind::Percent(n.into()))
+    }
+
+    /// A whole line of text that was checked when it became a [`Line`].
+    pub fn line(line: &Line) -> Value {
+        Value(Kind::Text(line.0.clone()))
+    }
+}

@@ -1,0 +1,208 @@
+//! One run of `tenant-generator`: lock, resolve `current`, plan, render,
+//! write, report. It always ends with a report: a failure belongs to a
+//! tenant, or (when nothing could be read or written) to the run, and is
+//! said in the report's `errors`.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Mutex;
+
+use crate::{
+    Checkout, Current, GENERATOR, HostPaths, Line, OutputDir, Priority, Report, SharedLock, State,
+    plan, replace_file,
+};
+
+/// Where the generator's lines go: stderr (problems only) and `/dev/kmsg`
+/// (Quadlet learned that kmsg alone hides errors from `systemd-analyze
+/// verify`; stderr alone is lost at early boot), or a buffer for tests.
+#[derive(Debug)]
+pub struct Log {
+    kmsg: Option<std::fs::File>,
+    stderr: bool,
+    captured: Option<Mutex<Vec<Line>>>,
+}
+
+impl Log {
+    /// stderr and `/dev/kmsg` (when it can be opened).
+    pub fn open() -> Log {
+        Log {
+            kmsg: std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/kmsg")
+                .ok(),
+            stderr: true,
+            captured: None,
+        }
+    }
+
+    /// Keeps every line, for tests.
+    pub fn capture() -> Log {
+        Log {
+            kmsg: None,
+            stderr: false,
+            captured: Some(Mutex::new(Vec::new())),
+        }
+    }
+
+    pub fn captured(&self) -> Vec<Line> {
+        self.captured
+            .as_ref()
+            .map(|c| c.lock().map(|c| c.clone()).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    pub fn emit(&self, priority: Priority, text: &str) {
+        self.line(&Line::new(priority, text));
+    }
+
+    /// One record per line; the line is already escaped.
+    pub fn line(&self, line: &Line) {
+        if self.stderr && line.priority.is_problem() {
+            eprintln!("{GENERATOR}: {}", line.text);
+        }
+        if let Some(mut kmsg) = self.kmsg.as_ref() {
+            let _ = kmsg.write_all(
+                format!(
+                    "<{}>{GENERATOR}[{}]: {}\n",
+                    line.priority.syslog(),
+                    std::process::id(),
+                    line.text
+                )
+                .as_bytes(),
+            );
+        }
+        if let Some(captured) = &self.captured
+            && let Ok(mut captured) = captured.lock()
+        {
+            captured.push(line.clone());
+        }
+    }
+}
+
+/// The whole generator run into `normal_dir`; the report is also written to
+/// `paths.report` and logged.
+pub fn run(paths: &HostPaths, normal_dir: &Path, log: &Log) -> Report {
+    let _lock = match SharedLock::acquire(&paths.lock, paths.lock_wait) {
+        Ok(Some(lock)) => Some(lock),
+        Ok(None) => {
+            log.emit(
+                Priority::Warning,
+                &format!(
+                    "the generator lock stayed taken for {} ms; reading current without it",
+                    paths.lock_wait.as_millis()
+                ),
+            );
+            None
+        }
+        Err(e) => {
+            log.emit(
+                Priority::Warning,
+                &format!("cannot take the generator lock: {e}; reading current without it"),
+            );
+            None
+        }
+    };
+
+    let current = paths.current.display().to_string();
+    let report = match Checkout::current(&paths.current) {
+        Ok(Current::Ready(checkout)) => {
+            // What the host ran before `current` moved: incumbents keep their claims.
+            let mut plan = plan(&checkout, Some(&paths.previous));
+            match OutputDir::open(normal_dir) {
+                Ok(mut out) => plan.render_each(|entries| out.write(entries)),
+                Err(e) => {
+                    let reason = format!("cannot open the output directory {e}");
+                    plan.render_each(|_| Err(&reason));
+                    plan.report.errors.push(format!(
+                        "cannot open the output directory {e}: no tenant was written"
+                    ));
+                }
+            }
+            plan.report
+        }
+        Ok(Current::Missing(why)) => {
+            log.emit(Priority::Info, &why);
+            let mut report = Report::new(Some(current), None, State::WaitingForCurrent);
+            let written = OutputDir::open(normal_dir)
+                .and_then(|mut out| out.write(&bbhv_render::render_rerun()));
+            if let Err(e) = written {
+                report
+                    .errors
+                    .push(format!("cannot enable the re-run unit: {e}"));
+            }
+            report
+        }
+        Err(e) => {
+            let mut report = Report::new(Some(current), None, State::Error);
+            report.errors.push(format!(
+                "the applied checkout {e}; no tenant is generated until it is fixed"
+            ));
+            report
+        }
+    };
+
+    for line in report.lines() {
+        log.line(&line);
+    }
+    match serde_json::to_vec_pretty(&report) {
+        Ok(json) => {
+            if let Err(e) = replace_file(&paths.report, &json) {
+                log.emit(Priority::Warning, &format!("cannot write the report: {e}"));
+            }
+        }
+        Err(e) => log.emit(
+            Priority::Warning,
+            &format!("cannot serialize the report: {e}"),
+        ),
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Status;
+
+    fn paths(root: &Path) -> HostPaths {
+        HostPaths::from_lookup(|name| match name {
+            "BITBUILDER_STATE_DIR" => Some(root.join("state").into()),
+            "BITBUILDER_RUN_DIR" => Some(root.join("run").into()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_run_always_ends_with_a_report_and_logs_its_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths(dir.path());
+        let log = Log::capture();
+        let report = run(&paths, &dir.path().join("out"), &log);
+        assert_eq!(report.state, State::WaitingForCurrent);
+        assert!(!report.has_errors());
+        assert!(paths.report.is_file());
+        let lines = log.captured();
+        assert!(lines[0].text.contains("/var not mounted yet?"), "{lines:?}");
+        assert_eq!(lines[1].text, report.summary());
+
+        // A tenant whose write fails is failed; the run still reports.
+        let repo = paths.generations.join("1-0123456789");
+        std::fs::create_dir_all(repo.join("tenants/a")).unwrap();
+        std::fs::write(
+            repo.join("tenants/a/metadata.json"),
+            r#"{ "schemaVersion": 1, "id": "a" }"#,
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&repo, &paths.current).unwrap();
+        let out = dir.path().join("out2");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("tenants-a.slice"), "planted").unwrap();
+        let report = run(&paths, &out, &Log::capture());
+        assert_eq!(report.state, State::Generated);
+        assert_eq!(report.commit.as_deref(), Some("0123456789"));
+        assert_eq!(report.count(Status::Failed), 1);
+        assert_eq!(
+            std::fs::read_to_string(out.join("tenants-a.slice")).unwrap(),
+            "planted"
+        );
+    }
+}
