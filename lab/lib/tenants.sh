@@ -72,14 +72,21 @@ tenant_ids() {
   done
 }
 
-# slice_of ID -> tenants-<escaped id>.slice ('-' would mean nesting in a slice name, so it
-# is escaped the way systemd-escape does it: acme-prod -> tenants-acme\x2dprod.slice).
-slice_of() { echo "tenants-$(systemd-escape "$1").slice"; }
+# slice_of ID -> tenants-<bucket>-<escaped id>.slice, as TenantId::slice makes it: the
+# bucket is the 64-bit FNV-1a hash of the id modulo 64, in two hex digits (bash's
+# arithmetic wraps like u64's; the low 6 bits are the same); '-' would mean nesting in a
+# slice name, so it is escaped the way systemd-escape does it (acme-prod -> acme\x2dprod).
+slice_of() {
+  local id=$1 h=-3750763034362895579 i c
+  for ((i = 0; i < ${#id}; i++)); do
+    printf -v c '%d' "'${id:i:1}"
+    h=$(( (h ^ c) * 1099511628211 ))
+  done
+  printf 'tenants-%02x-%s.slice\n' $((h & 63)) "$(systemd-escape "$id")"
+}
 
-# unit_of TEMPLATE ID -> TEMPLATE@<escaped id>.service: instances carry the escaped id, so
-# the static templates can name the slice (Slice=tenants-%i.slice). tenant acme-prod ->
-# tenant@acme\x2dprod.service.
-unit_of() { echo "$1@$(systemd-escape "$2").service"; }
+# unit_of TEMPLATE ID -> TEMPLATE@ID.service (the instance is the id as it is).
+unit_of() { echo "$1@$2.service"; }
 
 # has_key METADATA_JSON JQ_FILTER: the tenant declares it (non-empty).
 has_key() { jq -e "($2 // empty) | if type == \"object\" then length > 0 else true end" "$1" >/dev/null; }

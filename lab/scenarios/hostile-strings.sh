@@ -31,7 +31,7 @@ check() {
   local slice unit; slice=$(slice_of "$ID") unit=$(unit_of tenant "$ID")
   wait_active "$unit"
   expect_prop "$slice" Description "Tenant $ID: $HOSTILE"
-  expect_prop "$unit" Description "BitBuilder tenant $ID"
+  expect_prop "$unit" Description "Tenant $ID: $HOSTILE"
   expect_prop "$unit" Slice "$slice"
   # Nothing injected: the slice carries only what the generator wrote, the tenant unit
   # runs no command at start.

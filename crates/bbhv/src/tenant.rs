@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use bbhv_generator::{Checkout, HostPaths, escape};
 use bbhv_spec::Tenant;
-use bbhv_spec::names::InterfacePrefix;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -18,10 +17,6 @@ pub enum Command {
     /// Check tenant ID, then create its state directories under
     /// /var/lib/tenants/ID (tenant-infra@.service).
     Prepare { id: String },
-    /// Check tenant ID and show its declared network (tenant-network@.service).
-    Network { id: String },
-    /// Log that tenant ID was stopped (tenant@.service's stop command).
-    Stopped { id: String },
     /// Run VM `TENANT_VM` (tenant-vm@.service): not available yet.
     Vm { instance: String },
 }
@@ -46,32 +41,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             println!("tenant {}: state in {}", tenant.id, state.display());
         }
-        Command::Network { id } => {
-            let (tenant, _) = load(&id)?;
-            let net = tenant.network.as_ref().with_context(|| {
-                format!("tenant {id} declares no network; tenant-generator does not require this unit for it")
-            })?;
-            let mut parts = vec![format!(
-                "bridge {}",
-                tenant.id.interface(InterfacePrefix::Bridge)
-            )];
-            if let Some(vlan) = net.vlan {
-                let vlan_link = tenant.id.interface(InterfacePrefix::Vlan);
-                parts.push(format!("VLAN {vlan} ({vlan_link})"));
-            }
-            parts.extend(net.ipv4.map(|n| n.to_string()));
-            parts.extend(net.ipv6.map(|n| n.to_string()));
-            if net.wireguard.is_some() {
-                let wg = tenant.id.interface(InterfacePrefix::WireGuard);
-                parts.push(format!("WireGuard {wg}"));
-            }
-            println!(
-                "tenant {}: network {}; its links are not built by this version yet",
-                tenant.id,
-                parts.join(", ")
-            );
-        }
-        Command::Stopped { id } => println!("tenant {id} stopped"),
         Command::Vm { instance } => {
             bail!(
                 "VM {instance}: virtual machines are not available in this version; \

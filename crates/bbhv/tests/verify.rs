@@ -35,7 +35,7 @@ fn verify_root(rendered: &Path) -> tempfile::TempDir {
     std::fs::create_dir_all(root.path().join("tmp")).unwrap();
     std::fs::copy(env!("CARGO_BIN_EXE_bbhv"), bin.join("bbhv")).unwrap();
     std::os::unix::fs::symlink("usr/bin", root.path().join("bin")).unwrap();
-    for tool in ["ip", "systemctl", "sh"] {
+    for tool in ["ip", "systemctl", "sh", "true"] {
         let host_tool = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
             .iter()
             .map(|d| PathBuf::from(d).join(tool))
@@ -92,7 +92,7 @@ fn rendered_examples_and_static_units_pass_verify() {
         host.generate(&out);
         let tree = snapshot(&out);
         let mut units = units_of(&tree);
-        assert!(units.len() >= 3, "{case}: {units:?}");
+        assert!(units.len() >= 2, "{case}: {units:?}");
         units.extend(
             [
                 "tenants.target",
@@ -131,11 +131,9 @@ fn templates_are_hardened() {
     // Thresholds are the exposure level times ten (2.0 → 20): "safe".
     let root = verify_root(&workspace().join("units"));
     for (unit, threshold) in [
-        ("tenant@.service", 20),
         ("tenant-infra@.service", 20),
         ("tenant-vm@.service", 20),
         ("bitbuilder-generator-report.service", 20),
-        ("tenant-network@.service", 20),
     ] {
         let output = Command::new("systemd-analyze")
             .args([
@@ -154,5 +152,19 @@ fn templates_are_hardened() {
             "{unit} is above exposure {threshold}/10:\n{}",
             text.lines().last().unwrap_or("")
         );
+    }
+}
+
+/// tenant@ and tenant-network@ carry no sandbox because they run nothing: no
+/// start command, and `/bin/true` as the stop command systemd insists on.
+/// A sandbox per tenant costs PID 1 memory, a BPF program and file
+/// descriptors at 5,000 tenants (bench/README.md); this test keeps the
+/// reason true.
+#[test]
+fn unsandboxed_templates_run_nothing() {
+    for unit in ["tenant@.service", "tenant-network@.service"] {
+        let text = std::fs::read_to_string(workspace().join("units").join(unit)).unwrap();
+        let commands: Vec<&str> = text.lines().filter(|l| l.starts_with("Exec")).collect();
+        assert_eq!(commands, ["ExecStop=/bin/true"], "{unit}");
     }
 }

@@ -73,28 +73,24 @@ fn render_out_never_writes_through_links_planted_in_dir_and_drops_old_files() {
     assert!(render_out(&host.current(), &out).status.success());
     // Plant links where the next render writes.
     let outside = host.dir.path().join("outside");
-    std::fs::create_dir_all(outside.join("requires")).unwrap();
+    std::fs::create_dir_all(outside.join("dropins")).unwrap();
     std::fs::create_dir_all(outside.join("wants")).unwrap();
     let victim = outside.join("victim");
     std::fs::write(&victim, "precious").unwrap();
-    std::fs::remove_dir_all(out.join("tenant@acme.service.requires")).unwrap();
-    std::os::unix::fs::symlink(
-        outside.join("requires"),
-        out.join("tenant@acme.service.requires"),
-    )
-    .unwrap();
+    std::fs::remove_dir_all(out.join("tenant@acme.service.d")).unwrap();
+    std::os::unix::fs::symlink(outside.join("dropins"), out.join("tenant@acme.service.d")).unwrap();
     std::fs::remove_dir_all(out.join("tenants.target.wants")).unwrap();
     std::os::unix::fs::symlink(outside.join("wants"), out.join("tenants.target.wants")).unwrap();
-    std::fs::remove_file(out.join("tenants-acme.slice")).unwrap();
-    std::fs::hard_link(&victim, out.join("tenants-acme.slice")).unwrap();
-    std::fs::hard_link(&victim, out.join(".tenants-acme.slice.tmp")).unwrap();
+    std::fs::remove_file(out.join(slice("acme"))).unwrap();
+    std::fs::hard_link(&victim, out.join(slice("acme"))).unwrap();
+    std::fs::hard_link(&victim, out.join(format!(".{}.tmp", slice("acme")))).unwrap();
     // A deleted tenant's file from an earlier render.
     std::fs::write(out.join("tenants-gone.slice"), "[Slice]\n").unwrap();
 
     let output = render_out(&host.current(), &out);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(
-        std::fs::read_dir(outside.join("requires")).unwrap().count(),
+        std::fs::read_dir(outside.join("dropins")).unwrap().count(),
         0
     );
     assert_eq!(std::fs::read_dir(outside.join("wants")).unwrap().count(), 0);
@@ -212,7 +208,7 @@ fn one_unwritable_path_fails_only_its_tenant() {
     let host = host_with(&ids(&["a", "b", "c"]));
     let out = host.dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("tenant@a.service.requires"), "in the way").unwrap();
+    std::fs::write(out.join("tenant@a.service.d"), "in the way").unwrap();
     let output = host.generate(&out);
     assert_eq!(output.status.code(), Some(1));
     let report = report(&host.run_dir());
@@ -231,27 +227,25 @@ fn one_unwritable_path_fails_only_its_tenant() {
         message,
         format!(
             "not written: {}: exists and is not a directory",
-            out.join("tenant@a.service.requires").display()
+            out.join("tenant@a.service.d").display()
         )
     );
     assert!(stderr(&output).contains(message), "{}", stderr(&output));
     // a is not half written; b and c are whole.
-    assert!(!out.join("tenants-a.slice").exists());
+    assert!(!out.join(slice("a")).exists());
     assert!(
         !out.join("tenants.target.wants/tenant@a.service")
             .is_symlink()
     );
     assert_eq!(
-        std::fs::read_to_string(out.join("tenant@a.service.requires")).unwrap(),
+        std::fs::read_to_string(out.join("tenant@a.service.d")).unwrap(),
         "in the way"
     );
     for id in ["b", "c"] {
-        assert!(out.join(format!("tenants-{id}.slice")).is_file());
+        assert!(out.join(slice(id)).is_file());
         assert!(
-            out.join(format!(
-                "tenant@{id}.service.requires/tenant-network@{id}.service"
-            ))
-            .is_symlink()
+            out.join(format!("tenant@{id}.service.d/50-tenant.conf"))
+                .is_file()
         );
         assert!(
             out.join(format!("tenants.target.wants/tenant@{id}.service"))

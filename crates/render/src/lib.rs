@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use bbhv_spec::Tenant;
-use bbhv_spec::names::{Template, TenantId};
+use bbhv_spec::names::Template;
 use bbhv_unit::{Line, Syntax, Token, UnitFile, Value, ValueError};
 
 /// Where the static units are installed (the target of `.wants` symlinks).
@@ -80,19 +80,17 @@ impl Entry {
     }
 }
 
-/// Renders one tenant: its slice and the symlinks that enable its units.
-///
-/// The static templates name their slice themselves (`Slice=tenants-%i.slice`,
-/// instances carry the escaped id), so a tenant needs no drop-ins: a slice,
-/// a `.wants` link when enabled, and a `.requires` link per helper unit it
-/// needs (its network, its state), nothing for what it does not declare.
+/// Renders one tenant: its slice (in a bucket slice, docs/architecture.md),
+/// one drop-in for its `tenant@` instance that puts it into that slice and
+/// requires what the tenant declares, and, when enabled, the `.wants` link
+/// that starts it with `tenants.target`. Three files; no unit of the tenant
+/// runs a process at boot.
 pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
     let id = &tenant.id;
     let source = Line::join(&facts.source_root, "/", &Line::from(id.metadata_file()));
     let mut entries = Vec::new();
 
-    // tenants-<id>.slice: the tenant's share of the host. Its existence in
-    // the generator directory is what declares the tenant to the templates.
+    // tenants-<bucket>-<id>.slice: the tenant's share of the host.
     let mut slice = provenance(facts, &source);
     let title = Line::join(&Line::constant("Tenant"), " ", &Line::from(id.token()));
     let description = match &tenant.description {
@@ -101,8 +99,8 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
     };
     slice
         .section("Unit")
-        .set("Description", description.into())
-        .set("SourcePath", source.into())
+        .set("Description", description.clone().into())
+        .set("SourcePath", source.clone().into())
         .set("Before", Token::constant("slices.target").into());
     slice.section("Slice");
     let r = &tenant.resources;
@@ -129,14 +127,24 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
         content: slice.render(),
     });
 
-    // What tenant@ needs before it counts as up: Requires= by a link, the
-    // ordering is in the helper templates (Before=tenant@%i.service).
+    // tenant@<id>.service's drop-in: it declares the tenant (the templates'
+    // condition), puts it into its slice and requires what it declares.
+    let mut dropin = provenance(facts, &source);
+    dropin
+        .section("Unit")
+        .set("Description", description.into())
+        .set("SourcePath", source.into());
     if tenant.network.is_some() {
-        entries.push(link(id, Template::Tenant, "requires", Template::Network));
+        dropin.set("Requires", id.unit_token(Template::Network).into());
     }
-    if !tenant.containers.is_empty() || !tenant.vms.is_empty() {
-        entries.push(link(id, Template::Tenant, "requires", Template::Infra));
-    }
+    dropin
+        .section("Service")
+        .set("Slice", id.slice_token().into());
+    entries.push(Entry::File {
+        path: id.dropin().into(),
+        content: dropin.render(),
+    });
+
     if tenant.enabled {
         entries.push(Entry::Symlink {
             path: PathBuf::from("tenants.target.wants").join(id.instance(Template::Tenant)),
@@ -173,14 +181,4 @@ fn provenance(facts: &Facts, source: &Line) -> UnitFile {
     .comment_line(&Line::join(&Line::constant("Source:"), " ", source))
     .comment_line(&Line::join(&Line::constant("Commit:"), " ", &commit));
     file
-}
-
-/// `<unit>.<kind>/<instance of template>` → the template in the system unit
-/// directory: what `systemctl enable` would create, which generated units
-/// cannot use.
-fn link(id: &TenantId, unit: Template, kind: &str, template: Template) -> Entry {
-    Entry::Symlink {
-        path: PathBuf::from(format!("{}.{kind}", id.instance(unit))).join(id.instance(template)),
-        target: PathBuf::from(SYSTEM_UNIT_DIR).join(template.file_name()),
-    }
 }

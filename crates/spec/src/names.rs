@@ -29,24 +29,47 @@ impl TenantId {
         Token::new(format!("tenants/{}/metadata.json", self.0)).expect("an id makes a token path")
     }
 
-    /// The id as a unit name component, `-` escaped as `\x2d` (what
-    /// `systemd-escape` makes of it). In a slice name a dash means nesting:
-    /// `tenants-acme-prod.slice` would sit inside the slice of a tenant called
-    /// `acme`. Instances use the same form, so a static template can say
-    /// `Slice=tenants-%i.slice`, and `%I` gives the id back.
-    pub fn escaped(&self) -> String {
-        self.0.replace('-', "\\x2d")
+    /// Which of the [`SLICE_BUCKETS`] slices under `tenants.slice` holds the
+    /// tenant's slice: two hex digits of a hash of the id, stable across
+    /// hosts and versions.
+    pub fn bucket(&self) -> String {
+        format!("{:02x}", fnv1a(self.0.as_bytes()) % SLICE_BUCKETS)
     }
 
-    /// `tenants-<escaped id>.slice`, a direct child of `tenants.slice`.
+    /// `tenants-<bucket>-<id>.slice`, with the id's dashes escaped as `\x2d`
+    /// (in a slice name a dash means nesting: `tenants-2a-acme-prod.slice`
+    /// would sit inside a tenant `acme`'s slice). Its parent is
+    /// `tenants-<bucket>.slice`, a child of `tenants.slice`: thousands of
+    /// siblings in one slice make systemd quadratic (docs/architecture.md).
     pub fn slice(&self) -> String {
-        format!("tenants-{}.slice", self.escaped())
+        format!(
+            "tenants-{}-{}.slice",
+            self.bucket(),
+            self.0.replace('-', "\\x2d")
+        )
     }
 
-    /// `tenant@<escaped id>.service`, and likewise for the other per-tenant
-    /// templates: `tenant@acme\x2dprod.service` for tenant `acme-prod`.
+    /// `tenant@<id>.service`, and likewise for the other per-tenant templates.
+    /// The instance is the id as it is: the templates use `%i` (never `%I`,
+    /// which would turn its dashes into slashes) and name no slice from it.
     pub fn instance(&self, template: Template) -> String {
-        format!("{}@{}.service", template.prefix(), self.escaped())
+        format!("{}@{}.service", template.prefix(), self.0)
+    }
+
+    /// [`TenantId::instance`] as a token for unit files.
+    pub fn unit_token(&self, template: Template) -> Token {
+        Token::new(self.instance(template)).expect("an instance name is a token")
+    }
+
+    /// [`TenantId::slice`] as a token for unit files.
+    pub fn slice_token(&self) -> Token {
+        Token::new(self.slice()).expect("a slice name is a token")
+    }
+
+    /// The drop-in that declares the tenant to its `tenant@` instance
+    /// (relative to the generator directory); the templates' condition.
+    pub fn dropin(&self) -> String {
+        format!("{}.d/50-tenant.conf", self.instance(Template::Tenant))
     }
 
     /// The machine name of a container or VM: `<tenant>-<name>`, at most 63
@@ -93,6 +116,10 @@ impl fmt::Display for TenantId {
         f.write_str(&self.0)
     }
 }
+
+/// Bucket slices under `tenants.slice`. 64 keeps both levels short from a
+/// few hundred to ten thousand tenants (at 5,000: 64 buckets of about 80).
+pub const SLICE_BUCKETS: u64 = 64;
 
 /// The longest interface name the kernel takes.
 pub const IFNAME_MAX: usize = 15;
@@ -170,19 +197,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slice_names_escape_dashes() {
+    fn slice_names_nest_in_buckets_and_escape_dashes() {
         let id = TenantId::new("acme-prod").unwrap();
-        assert_eq!(id.slice(), "tenants-acme\\x2dprod.slice");
-        assert_eq!(
-            id.instance(Template::Tenant),
-            "tenant@acme\\x2dprod.service"
-        );
+        let bucket = id.bucket();
+        assert_eq!(bucket.len(), 2);
+        assert_eq!(id.slice(), format!("tenants-{bucket}-acme\\x2dprod.slice"));
+        assert_eq!(id.instance(Template::Tenant), "tenant@acme-prod.service");
         assert_eq!(
             id.instance(Template::Network),
-            "tenant-network@acme\\x2dprod.service"
+            "tenant-network@acme-prod.service"
         );
+        assert_eq!(id.dropin(), "tenant@acme-prod.service.d/50-tenant.conf");
         assert_eq!(id.machine("web"), "acme-prod-web");
         assert_eq!(id.vm_unit("db"), "tenant-vm@acme-prod_db.service");
+        // Serial ids spread over the buckets.
+        let buckets: std::collections::HashSet<String> = (0..1000)
+            .map(|i| TenantId::new(&format!("customer-{i:05}")).unwrap().bucket())
+            .collect();
+        assert_eq!(buckets.len() as u64, SLICE_BUCKETS);
     }
 
     #[test]

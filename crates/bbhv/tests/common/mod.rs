@@ -164,3 +164,9 @@ pub fn assert_same_text(what: &str, expected: &str, actual: &str) {
         );
     }
 }
+
+/// The slice tenant-generator writes for tenant `id`.
+#[allow(dead_code)]
+pub fn slice(id: &str) -> String {
+    bbhv_spec::TenantId::new(id).unwrap().slice()
+}
