@@ -29,6 +29,8 @@ install: build
 	install -Dm0755 "$(RELEASE)/tenant-generator" "$(DESTDIR)$(GENERATORDIR)/tenant-generator"
 	install -d "$(DESTDIR)$(UNITDIR)/multi-user.target.wants"
 	set -e; for u in $(UNITS); do install -m0644 "units/$$u" "$(DESTDIR)$(UNITDIR)/$$u"; done
+	install -Dm0644 "units/tenants-.slice.d/50-bitbuilder.conf" \
+		"$(DESTDIR)$(UNITDIR)/tenants-.slice.d/50-bitbuilder.conf"
 	ln -sfn ../tenants.target "$(DESTDIR)$(UNITDIR)/multi-user.target.wants/tenants.target"
 	ln -sfn ../bitbuilder-generator-report.service \
 		"$(DESTDIR)$(UNITDIR)/multi-user.target.wants/bitbuilder-generator-report.service"

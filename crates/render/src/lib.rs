@@ -102,12 +102,7 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
     slice
         .section("Unit")
         .set("Description", Value::line(&description))
-        .set("SourcePath", Value::line(&source))
-        // Like system.slice: never stopped at shutdown by itself (each of
-        // its workloads stops with its own default dependencies), so that
-        // stopping it does not stop tenant@ first.
-        .set("DefaultDependencies", Value::boolean(false))
-        .set("Before", Token::constant("slices.target").into());
+        .set("SourcePath", Value::line(&source));
     slice.section("Slice");
     let r = &tenant.resources;
     if let Some(quota) = r.cpu_quota {
