@@ -18,24 +18,19 @@ pub struct Size(u64);
 impl Size {
     /// `1234`, `4K`, `512M`, `4G`, `1T`.
     pub fn parse(text: &str) -> Result<Size, String> {
-        let (digits, shift) = match text.as_bytes().last() {
-            Some(b'K') => (&text[..text.len() - 1], 10),
-            Some(b'M') => (&text[..text.len() - 1], 20),
-            Some(b'G') => (&text[..text.len() - 1], 30),
-            Some(b'T') => (&text[..text.len() - 1], 40),
-            _ => (text, 0),
-        };
-        let number = digits
-            .parse::<u64>()
-            .ok()
-            .filter(|&n| n > 0 && !digits.starts_with('+'))
-            .ok_or_else(|| {
-                format!("{text:?} is not a size; allowed: bytes, or a number with K, M, G or T")
-            })?;
-        number
-            .checked_mul(1 << shift)
-            .map(Size)
-            .ok_or_else(|| format!("{text:?} is too large; allowed: at most 16E"))
+        const UNITS: [(u8, u64); 4] = [
+            (b'K', 1 << 10),
+            (b'M', 1 << 20),
+            (b'G', 1 << 30),
+            (b'T', 1 << 40),
+        ];
+        match scaled(text, &UNITS) {
+            Scaled::Value(n) => Ok(Size(n)),
+            Scaled::Overflow => Err(format!("{text:?} is too large; allowed: at most 16E")),
+            Scaled::Invalid => Err(format!(
+                "{text:?} is not a size; allowed: bytes, or a number with K, M, G or T"
+            )),
+        }
     }
 
     pub fn bytes(self) -> u64 {
@@ -89,23 +84,13 @@ pub struct Rate(u64);
 
 impl Rate {
     pub fn parse(text: &str) -> Result<Rate, String> {
-        let (digits, factor) = match text.as_bytes().last() {
-            Some(b'K') => (&text[..text.len() - 1], 1_000),
-            Some(b'M') => (&text[..text.len() - 1], 1_000_000),
-            Some(b'G') => (&text[..text.len() - 1], 1_000_000_000),
-            _ => (text, 1),
-        };
-        digits
-            .parse::<u64>()
-            .ok()
-            .filter(|&n| n > 0 && !digits.starts_with('+'))
-            .and_then(|n| n.checked_mul(factor))
-            .map(Rate)
-            .ok_or_else(|| {
-                format!(
-                    "{text:?} is not a rate; allowed: bits per second, or a number with K, M or G"
-                )
-            })
+        const UNITS: [(u8, u64); 3] = [(b'K', 1_000), (b'M', 1_000_000), (b'G', 1_000_000_000)];
+        match scaled(text, &UNITS) {
+            Scaled::Value(n) => Ok(Rate(n)),
+            Scaled::Overflow | Scaled::Invalid => Err(format!(
+                "{text:?} is not a rate; allowed: bits per second, or a number with K, M or G"
+            )),
+        }
     }
 
     pub fn bits_per_second(self) -> u64 {
@@ -121,6 +106,29 @@ impl fmt::Display for Rate {
             }
         }
         write!(f, "{}", self.0)
+    }
+}
+
+enum Scaled {
+    Value(u64),
+    Overflow,
+    Invalid,
+}
+
+/// A positive whole number with an optional unit suffix from `units`.
+fn scaled(text: &str, units: &[(u8, u64)]) -> Scaled {
+    let (digits, factor) = match units
+        .iter()
+        .find(|(suffix, _)| text.as_bytes().last() == Some(suffix))
+    {
+        Some(&(_, factor)) => (&text[..text.len() - 1], factor),
+        None => (text, 1),
+    };
+    match digits.parse::<u64>() {
+        Ok(n) if n > 0 && !digits.starts_with('+') => n
+            .checked_mul(factor)
+            .map_or(Scaled::Overflow, Scaled::Value),
+        _ => Scaled::Invalid,
     }
 }
 
