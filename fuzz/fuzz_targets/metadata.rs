@@ -38,9 +38,9 @@
 
 #![no_main]
 
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
-use bbhv_render::{Entry, Facts, SYSTEM_UNIT_DIR, render_tenant};
+use bbhv_render::{Entry, Facts, render_tenant};
 use bbhv_spec::names::Template;
 use bbhv_spec::values::{Percent, PortMapping, Rate, Size};
 use bbhv_spec::{Diagnostic, MAX_DIAGNOSTICS, Metadata, Tenant, parse_metadata};
@@ -53,7 +53,20 @@ const ROOT: &str = "/var/lib/bitbuilder/generations/0123abcd";
 const COMMIT: &str = "0123abcd0123abcd0123abcd0123abcd0123abcd";
 
 /// The keys `render_tenant` writes into a slice, per section, in order.
-const UNIT_KEYS: &[&str] = &["Description", "SourcePath", "Before"];
+const UNIT_KEYS: &[&str] = &["Description", "SourcePath"];
+/// What the generated tenant@<id>.service may set.
+const TENANT_UNIT_KEYS: &[&str] = &[
+    "Description",
+    "SourcePath",
+    "DefaultDependencies",
+    "PartOf",
+    "Before",
+    "Requires",
+    "Type",
+    "RemainAfterExit",
+    "Slice",
+    "ExecStop",
+];
 const SLICE_KEYS: &[&str] = &[
     "CPUQuota",
     "CPUWeight",
@@ -302,7 +315,7 @@ fn check_render(tenant: &Tenant) {
     let entries = render_tenant(tenant, &facts);
     let id = &tenant.id;
 
-    let mut files = 0;
+    let mut files = Vec::new();
     let mut links = Vec::new();
     for entry in &entries {
         let path = entry.path();
@@ -312,32 +325,75 @@ fn check_render(tenant: &Tenant) {
         );
         match entry {
             Entry::File { path, content } => {
-                files += 1;
-                assert_eq!(path, Path::new(&id.slice()));
-                check_slice(tenant, content);
+                files.push(path.clone());
+                if path == Path::new(&id.slice()) {
+                    check_slice(tenant, content);
+                } else {
+                    check_tenant_unit(tenant, content);
+                }
             }
             Entry::Symlink { path, target } => {
-                assert!(target.starts_with(SYSTEM_UNIT_DIR), "{target:?}");
+                // tenants.target.wants/tenant@<id>.service -> ../tenant@<id>.service
+                assert_eq!(
+                    target,
+                    &Path::new("..").join(id.instance(Template::Tenant)),
+                    "{path:?}"
+                );
                 links.push(path.clone());
             }
         }
     }
-    assert_eq!(files, 1, "{entries:#?}");
-
+    assert_eq!(
+        files,
+        [
+            PathBuf::from(id.slice()),
+            PathBuf::from(id.instance(Template::Tenant))
+        ],
+        "{entries:#?}"
+    );
     let mut expected = Vec::new();
-    let requires = |t: Template| {
-        Path::new(&format!("{}.requires", id.instance(Template::Tenant))).join(id.instance(t))
-    };
-    if tenant.network.is_some() {
-        expected.push(requires(Template::Network));
-    }
-    if !tenant.containers.is_empty() || !tenant.vms.is_empty() {
-        expected.push(requires(Template::Infra));
-    }
     if tenant.enabled {
         expected.push(Path::new("tenants.target.wants").join(id.instance(Template::Tenant)));
     }
     assert_eq!(links, expected, "{entries:#?}");
+}
+
+/// The generated tenant@<id>.service: in its slice, requiring its network
+/// when it has one, running nothing but `/bin/true` at stop.
+fn check_tenant_unit(tenant: &Tenant, content: &str) {
+    let reader = Reader::parse(content)
+        .unwrap_or_else(|e| panic!("the rendered unit does not read: {e}\n{content}"));
+    assert_eq!(reader.section_names(), ["Unit", "Service"], "{content}");
+    let one = |section: &str, key: &str| {
+        let raw = reader.values(section, key);
+        assert_eq!(raw.len(), 1, "{key}:\n{content}");
+        unescape_specifiers(raw[0]).unwrap_or_else(|e| panic!("{key}: {e}\n{content}"))
+    };
+    assert_eq!(one("Service", "Slice"), tenant.id.slice(), "{content}");
+    assert_eq!(one("Service", "ExecStop"), "/bin/true", "{content}");
+    assert!(
+        reader.values("Service", "ExecStart").is_empty(),
+        "{content}"
+    );
+    let requires = reader.values("Unit", "Requires");
+    let network = tenant.id.instance(Template::Network);
+    let expected: Vec<&str> = if tenant.network.is_some() {
+        vec![network.as_str()]
+    } else {
+        Vec::new()
+    };
+    assert_eq!(requires, expected, "{content}");
+    let keys: Vec<&str> = reader
+        .sections
+        .iter()
+        .flat_map(|(_, entries)| entries.iter().map(|(k, _)| k.as_str()))
+        .collect();
+    for key in keys {
+        assert!(
+            TENANT_UNIT_KEYS.contains(&key),
+            "render wrote {key}=:\n{content}"
+        );
+    }
 }
 
 fn check_slice(tenant: &Tenant, content: &str) {
@@ -375,7 +431,6 @@ fn check_slice(tenant: &Tenant, content: &str) {
         format!("{ROOT}/tenants/{}/metadata.json", tenant.id),
         "{content}"
     );
-    assert_eq!(text("Before"), "slices.target", "{content}");
 
     let r = &tenant.resources;
     let expected: Vec<(&str, String)> = [
