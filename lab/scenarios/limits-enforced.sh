@@ -40,7 +40,11 @@ check() {
   run systemctl status --no-pager -n 5 lab-hog.service
   expect_prop lab-hog.service Result oom-kill
   journalctl -k -b -o cat | grep -F 'oom-kill:' | tee /run/lab/oom.txt
-  grep -F 'constraint=CONSTRAINT_MEMCG' /run/lab/oom.txt | grep -qF "oom_memcg=/tenants.slice/$SLICE," ||
+  # The slice's cgroup, below its bucket: /tenants.slice/tenants-NN.slice/$SLICE.
+  cgroup=$(unit_prop "$SLICE" ControlGroup)
+  echo "check: $SLICE is the cgroup $cgroup"
+  case $cgroup in "/tenants.slice/"*"/$SLICE") ;; *) fail "$SLICE is not below tenants.slice: $cgroup" ;; esac
+  grep -F 'constraint=CONSTRAINT_MEMCG' /run/lab/oom.txt | grep -qF "oom_memcg=$cgroup," ||
     fail "the kernel's OOM kill was not confined to $SLICE (journalctl -k)"
   peak=$(unit_prop "$SLICE" MemoryPeak)
   echo "check: $SLICE MemoryPeak $peak <= $MEMORY_MAX"
@@ -60,8 +64,8 @@ check() {
   [ "$max" -le "$TASKS_MAX" ] || fail "TasksCurrent $max exceeded TasksMax $TASKS_MAX"
   [ "$max" -ge $((TASKS_MAX - 2)) ] || fail "the fork bomb only reached $max tasks: did it run?"
   journalctl -k -b -o cat | grep -F 'fork rejected' | tee /run/lab/fork.txt
-  grep -qF "fork rejected by pids controller in /tenants.slice/$SLICE" /run/lab/fork.txt ||
-    fail "no 'fork rejected by pids controller in /tenants.slice/$SLICE' in the kernel log"
+  grep -qF "fork rejected by pids controller in $cgroup" /run/lab/fork.txt ||
+    fail "no 'fork rejected by pids controller in $cgroup' in the kernel log"
   run systemctl stop lab-forkbomb.service
   expect_prop "$SLICE" TasksCurrent "$base"
 
