@@ -18,5 +18,5 @@ pub use fleet::{Conflict, check_fleet};
 pub use json::MAX_DEPTH;
 pub use model::Metadata;
 pub use names::TenantId;
-pub use parse::{MAX_DIAGNOSTICS, parse_metadata, strict_json};
+pub use parse::{MAX_DIAGNOSTICS, parse_metadata};
 pub use tenant::Tenant;

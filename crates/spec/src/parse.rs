@@ -8,8 +8,6 @@
 
 use std::sync::LazyLock;
 
-use serde_json::Value;
-
 use crate::diag::Diagnostic;
 use crate::json::{Document, MAX_DEPTH, StrictValue};
 use crate::model::Metadata;
@@ -186,9 +184,4 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
         }
     }
     pointer
-}
-
-/// The value as serde_json reads it, duplicate keys refused (for tests).
-pub fn strict_json(text: &str) -> Option<Value> {
-    serde_json::from_str::<StrictValue>(text).ok().map(|v| v.0)
 }
