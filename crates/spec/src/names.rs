@@ -127,19 +127,12 @@ pub enum Template {
 }
 
 impl Template {
-    pub const ALL: [Template; 3] = [Template::Tenant, Template::Infra, Template::Network];
-
     pub fn prefix(self) -> &'static str {
         match self {
             Template::Tenant => "tenant",
             Template::Infra => "tenant-infra",
             Template::Network => "tenant-network",
         }
-    }
-
-    /// The template's own file name, `tenant@.service`.
-    pub fn file_name(self) -> String {
-        format!("{}@.service", self.prefix())
     }
 }
 

@@ -350,11 +350,6 @@ impl Token {
         Token::new(token).unwrap_or_else(|e| panic!("constant {token:?}: {e}"))
     }
 
-    /// Tokens joined by a separator from the token alphabet (code): a token.
-    pub fn concat(parts: &[&str], separator: &'static str) -> Result<Token, ValueError> {
-        Token::new(parts.join(separator))
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }
