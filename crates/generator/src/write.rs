@@ -211,6 +211,26 @@ fn parent_of(path: &Path) -> &Path {
     path.parent().unwrap_or(Path::new(""))
 }
 
+/// The directory `path` is in (`.` for a bare name), created if missing
+/// (as a user's `--out a/b` would want), and opened.
+fn open_containing_dir(path: &Path) -> Result<(&Path, OwnedFd), WriteError> {
+    let dir_path = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir_path).map_err(|e| WriteError {
+        path: dir_path.to_owned(),
+        reason: format!("creating the parent directory: {e}"),
+    })?;
+    let dir = rustix::fs::open(
+        dir_path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| WriteError::new(dir_path.to_owned(), "opening the parent directory", e))?;
+    Ok((dir_path, dir))
+}
+
 fn dir_flags() -> OFlags {
     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
 }
@@ -242,20 +262,7 @@ impl Staging {
             Some(name) => name.to_owned(),
             None => return Err(refuse("must name a directory (not /, . or ..)")),
         };
-        let parent_path = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        std::fs::create_dir_all(parent_path).map_err(|e| WriteError {
-            path: parent_path.to_owned(),
-            reason: format!("creating the parent directory: {e}"),
-        })?;
-        let parent = rustix::fs::open(
-            parent_path,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| WriteError::new(parent_path.to_owned(), "opening the parent directory", e))?;
+        let (parent_path, parent) = open_containing_dir(path)?;
         let existed = match rustix::fs::statat(&parent, &name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => match FileType::from_raw_mode(st.st_mode) {
                 FileType::Directory => true,
@@ -410,20 +417,7 @@ pub fn replace_file(path: &Path, content: &[u8]) -> Result<(), WriteError> {
         path: path.to_owned(),
         reason: "not a file name".into(),
     })?;
-    let dir_path = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir_path).map_err(|e| WriteError {
-        path: dir_path.to_owned(),
-        reason: format!("creating the directory: {e}"),
-    })?;
-    let dir = rustix::fs::open(
-        dir_path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| WriteError::new(dir_path.to_owned(), "opening the directory", e))?;
+    let (_, dir) = open_containing_dir(path)?;
     let mut attempt = 0u32;
     let (temporary, fd) = loop {
         let mut temporary = OsString::from(".");
