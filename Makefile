@@ -14,7 +14,9 @@ RELEASE       := $(TARGET_DIR)/release
 
 UNITS := tenants.slice tenants.target tenant@.service tenant-infra@.service \
          tenant-network@.service tenant-vm@.service \
-         bitbuilder-generator-rerun.service bitbuilder-generator-report.service
+         bitbuilder-generator-rerun.service bitbuilder-generator-report.service \
+         bitbuilder-firewall.service
+NETWORKDCONFDIR ?= $(PREFIX)/lib/systemd/networkd.conf.d
 
 .PHONY: all build install test bless schema
 
@@ -31,6 +33,11 @@ install: build
 	set -e; for u in $(UNITS); do install -m0644 "units/$$u" "$(DESTDIR)$(UNITDIR)/$$u"; done
 	install -Dm0644 "units/tenants-.slice.d/50-bitbuilder.conf" \
 		"$(DESTDIR)$(UNITDIR)/tenants-.slice.d/50-bitbuilder.conf"
+	install -Dm0644 "units/networkd.conf.d/50-bitbuilder.conf" \
+		"$(DESTDIR)$(NETWORKDCONFDIR)/50-bitbuilder.conf"
+	install -d "$(DESTDIR)$(UNITDIR)/sysinit.target.wants"
+	ln -sfn ../bitbuilder-firewall.service \
+		"$(DESTDIR)$(UNITDIR)/sysinit.target.wants/bitbuilder-firewall.service"
 	ln -sfn ../tenants.target "$(DESTDIR)$(UNITDIR)/multi-user.target.wants/tenants.target"
 	ln -sfn ../bitbuilder-generator-report.service \
 		"$(DESTDIR)$(UNITDIR)/multi-user.target.wants/bitbuilder-generator-report.service"

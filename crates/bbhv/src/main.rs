@@ -1,5 +1,8 @@
 //! `bbhv`: the BitBuilder Hypervisor command line. One module per verb.
 
+mod host;
+mod net;
+mod reload;
 mod render;
 mod report;
 mod schema;
@@ -35,6 +38,13 @@ enum Command {
     /// Hooks run by the tenant units (tenant@, tenant-infra@, tenant-vm@).
     #[command(subcommand)]
     Tenant(tenant::Command),
+    /// Tenant networks at run time: the firewall, a tenant's rules and DNS,
+    /// a workload's link (run by the units).
+    #[command(subcommand)]
+    Net(net::Command),
+    /// Make the running host match the applied checkout: daemon-reload, stop
+    /// tenants no longer declared, start new ones, reload networkd, prune links.
+    Reload(reload::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +55,8 @@ fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Tenant(command) => tenant::run(command),
+        Command::Net(command) => net::run(command),
+        Command::Reload(args) => reload::run(args),
     };
     match result {
         Ok(code) => code,

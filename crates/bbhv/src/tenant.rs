@@ -54,6 +54,12 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 fn load(id: &str) -> anyhow::Result<(Tenant, Option<String>)> {
     let current = HostPaths::from_env().current;
     let checkout = Checkout::open(&current).context("no applied checkout")?;
+    load_from(&checkout, id)
+}
+
+/// Tenant `id` from `checkout`, valid in itself (the units that run it were
+/// generated from the same checkout, after the fleet check).
+pub fn load_from(checkout: &Checkout, id: &str) -> anyhow::Result<(Tenant, Option<String>)> {
     let source = bbhv_repo::read_tenant(&checkout.root, id)?;
     let text = source.text.map_err(|d| {
         anyhow::anyhow!(
@@ -62,7 +68,7 @@ fn load(id: &str) -> anyhow::Result<(Tenant, Option<String>)> {
         )
     })?;
     match Tenant::parse(&source.file, &source.dir_name, &text) {
-        Ok(tenant) => Ok((tenant, checkout.commit)),
+        Ok(tenant) => Ok((tenant, checkout.commit.clone())),
         Err(diagnostics) => {
             for d in &diagnostics {
                 eprintln!("{}", escape(&d.to_string()));

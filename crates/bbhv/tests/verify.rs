@@ -100,6 +100,7 @@ fn rendered_examples_and_static_units_pass_verify() {
                 "tenant-vm@acme_db.service",
                 "bitbuilder-generator-rerun.service",
                 "bitbuilder-generator-report.service",
+                "bitbuilder-firewall.service",
             ]
             .map(String::from),
         );

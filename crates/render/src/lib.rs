@@ -8,6 +8,8 @@ use bbhv_spec::Tenant;
 use bbhv_spec::names::Template;
 use bbhv_unit::{Line, Syntax, Token, UnitFile, Value, ValueError};
 
+mod tenant_network;
+
 /// Where the static units are installed (the target of `.wants` symlinks).
 pub const SYSTEM_UNIT_DIR: &str = "/usr/lib/systemd/system";
 /// The unit that re-runs the generators when `current` was missing.
@@ -132,6 +134,13 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
     // template (which only skips undeclared tenants). It declares the tenant,
     // puts it into its slice and requires what the tenant declares; its
     // workloads are PartOf= it.
+    if let Some(content) = tenant_network::render(tenant, facts, header.clone(), &source) {
+        entries.push(Entry::File {
+            path: id.instance(Template::Network).into(),
+            content,
+        });
+    }
+
     let mut unit = header;
     unit.section("Unit")
         .set("Description", description.into())

@@ -142,13 +142,16 @@ pub enum InterfacePrefix {
     Bridge,
     Vlan,
     WireGuard,
+    /// The IFB device the tenant's egress is shaped on.
+    Egress,
 }
 
 impl InterfacePrefix {
-    pub const ALL: [InterfacePrefix; 3] = [
+    pub const ALL: [InterfacePrefix; 4] = [
         InterfacePrefix::Bridge,
         InterfacePrefix::Vlan,
         InterfacePrefix::WireGuard,
+        InterfacePrefix::Egress,
     ];
 
     fn as_str(self) -> &'static str {
@@ -156,6 +159,7 @@ impl InterfacePrefix {
             InterfacePrefix::Bridge => "bt-",
             InterfacePrefix::Vlan => "vt-",
             InterfacePrefix::WireGuard => "wt-",
+            InterfacePrefix::Egress => "et-",
         }
     }
 }

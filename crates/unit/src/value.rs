@@ -55,6 +55,7 @@ enum Kind {
     Percent(u64),
     /// A command line: each word quoted; `$` escaped for exec-time expansion.
     Command(Vec<String>),
+    PrivilegedCommand(Vec<String>),
     /// Quoted words, such as `Environment="A=b c"` (no `$` expansion there).
     Words(Vec<String>),
 }
@@ -157,6 +158,16 @@ impl Value {
         Ok(Value(Kind::Command(argv)))
     }
 
+    /// [`Value::command`] with systemd's `+` prefix: the command runs with
+    /// full privileges, outside the unit's sandbox (`ExecStartPre=` steps
+    /// that configure the host for a sandboxed main process).
+    pub fn privileged_command<S: AsRef<str>>(argv: &[S]) -> Result<Value, ValueError> {
+        match Value::command(argv)?.0 {
+            Kind::Command(argv) => Ok(Value(Kind::PrivilegedCommand(argv))),
+            _ => unreachable!("command() makes a command"),
+        }
+    }
+
     /// Arguments for a setting that takes quoted words without `$`
     /// expansion (`Parameters=` in `.nspawn`).
     pub fn words<S: AsRef<str>>(words: &[S]) -> Result<Value, ValueError> {
@@ -204,6 +215,10 @@ impl Value {
                 let _ = write!(out, "{n}%");
             }
             Kind::Command(words) => out.push_str(&quote_words(words, syntax, true)),
+            Kind::PrivilegedCommand(words) => {
+                out.push('+');
+                out.push_str(&quote_words(words, syntax, true));
+            }
             Kind::Words(words) => out.push_str(&quote_words(words, syntax, false)),
         }
     }

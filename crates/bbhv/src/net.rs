@@ -1,0 +1,292 @@
+//! `bbhv net …`: what the network units run (docs/architecture.md, "Who
+//! makes what"). The rules and arguments come from `bbhv-net`'s pure
+//! functions; this module reads the tenant and the host config and runs them.
+
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use bbhv_generator::Checkout;
+use bbhv_net::sys::{self, IP};
+use bbhv_net::{HostNet, TenantNet, dns, firewall};
+use bbhv_spec::TenantId;
+use ipnet::{Ipv4Net, Ipv6Net};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create the project's nftables table and base chains
+    /// (bitbuilder-firewall.service). Keeps the tenants' chains.
+    Init,
+    /// Remove the project's nftables table.
+    Fini,
+    /// Set up tenant ID's firewall chains and egress shaping, from the
+    /// generation its units were made from (tenant-network@ID.service).
+    Up {
+        /// The generation directory (the generated unit names it).
+        #[arg(long)]
+        checkout: PathBuf,
+        id: String,
+    },
+    /// Run tenant ID's DNS server (dnsmasq) in this process's place.
+    Dns {
+        #[arg(long)]
+        checkout: PathBuf,
+        id: String,
+    },
+    /// Remove exactly what `up` added for tenant ID. Needs no checkout.
+    Down { id: String },
+    /// In a workload's own network namespace (its unit's PrivateNetwork=):
+    /// make the veth pair, move the outer end LINK to the host's namespace
+    /// onto BRIDGE, and give the inner end (host0) its address and route.
+    Attach {
+        #[arg(long)]
+        bridge: String,
+        #[arg(long)]
+        link: String,
+        #[arg(long)]
+        address: Option<Ipv4Net>,
+        #[arg(long)]
+        gateway: Option<std::net::Ipv4Addr>,
+        #[arg(long)]
+        address6: Option<Ipv6Net>,
+        #[arg(long)]
+        gateway6: Option<std::net::Ipv6Addr>,
+    },
+    /// Delete the links and firewall chains of tenants the generated
+    /// configuration no longer declares (networkd never deletes a link).
+    Prune,
+}
+
+pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Init => {
+            sys::nft(&firewall::init_script()).context("creating the firewall table")?
+        }
+        Command::Fini => {
+            sys::nft(&firewall::fini_script()).context("removing the firewall table")?
+        }
+        Command::Up { checkout, id } => {
+            let (net, host) = load(&checkout, &id)?;
+            sys::wait_for_link(&net.bridge, Duration::from_secs(30))?;
+            sys::nft(&firewall::up_script(&net, &host))
+                .with_context(|| format!("tenant {id}: firewall rules"))?;
+            match &net.egress {
+                Some(ifb) => {
+                    sys::wait_for_link(ifb, Duration::from_secs(30))?;
+                    sys::redirect_ingress(&net.bridge, ifb)
+                        .with_context(|| format!("tenant {id}: egress shaping"))?;
+                }
+                None => sys::remove_ingress(&net.bridge),
+            }
+            println!("tenant {id}: network up on {}", net.bridge);
+        }
+        Command::Dns { checkout, id } => {
+            let (net, host) = load(&checkout, &id)?;
+            let Some(args) = dns::dnsmasq_args(&net, &host) else {
+                bail!("tenant {id} has no gateway address to serve DNS on");
+            };
+            let error = std::process::Command::new(dns::DNSMASQ).args(&args).exec();
+            bail!("cannot run {}: {error}", dns::DNSMASQ);
+        }
+        Command::Down { id } => {
+            let id = parse_id(&id)?;
+            sys::remove_ingress(&id.interface(bbhv_spec::names::InterfacePrefix::Bridge));
+            sys::nft(&firewall::down_script(&id))
+                .with_context(|| format!("tenant {id}: removing its firewall rules"))?;
+            println!("tenant {id}: network down");
+        }
+        Command::Attach {
+            bridge,
+            link,
+            address,
+            gateway,
+            address6,
+            gateway6,
+        } => {
+            attach(&bridge, &link, address, gateway, address6, gateway6)?;
+        }
+        Command::Prune => prune()?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_id(id: &str) -> anyhow::Result<TenantId> {
+    TenantId::new(id).with_context(|| format!("{id:?} is not a tenant id"))
+}
+
+fn load(checkout: &std::path::Path, id: &str) -> anyhow::Result<(TenantNet, HostNet)> {
+    parse_id(id)?;
+    let checkout = Checkout::open(checkout)?;
+    let (tenant, _) = crate::tenant::load_from(&checkout, id)?;
+    let net = TenantNet::of(&tenant).with_context(|| {
+        format!(
+            "tenant {id} declares no network in {}",
+            checkout.root.display()
+        )
+    })?;
+    Ok((net, crate::host::network()?))
+}
+
+fn ip(args: &[&str]) -> anyhow::Result<()> {
+    sys::run(IP, args, None)?;
+    Ok(())
+}
+
+fn attach(
+    bridge: &str,
+    link: &str,
+    address: Option<Ipv4Net>,
+    gateway: Option<std::net::Ipv4Addr>,
+    address6: Option<Ipv6Net>,
+    gateway6: Option<std::net::Ipv6Addr>,
+) -> anyhow::Result<()> {
+    for name in [bridge, link] {
+        let ok = !name.is_empty()
+            && name.len() <= bbhv_spec::names::IFNAME_MAX
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            bail!("{name:?} is not an interface name of ours");
+        }
+    }
+    // PID 1's namespace is the host's: the unit's PrivateNetwork= gave this
+    // process a new one, not a new PID namespace.
+    ip(&[
+        "link", "add", "host0", "type", "veth", "peer", "name", link, "netns", "1",
+    ])
+    .context("creating the workload's veth pair")?;
+    sys::run(
+        "/usr/bin/nsenter",
+        &[
+            "--net=/proc/1/ns/net",
+            IP,
+            "link",
+            "set",
+            link,
+            "master",
+            bridge,
+            "up",
+        ],
+        None,
+    )
+    .with_context(|| format!("attaching {link} to {bridge} in the host's namespace"))?;
+    ip(&["link", "set", "lo", "up"])?;
+    if let Some(a) = address {
+        ip(&["address", "add", &a.to_string(), "dev", "host0"])?;
+    }
+    if let Some(a) = address6 {
+        ip(&[
+            "-6",
+            "address",
+            "add",
+            &a.to_string(),
+            "dev",
+            "host0",
+            "nodad",
+        ])?;
+    }
+    ip(&["link", "set", "host0", "up"])?;
+    if let Some(g) = gateway {
+        ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            &g.to_string(),
+            "dev",
+            "host0",
+        ])?;
+    }
+    if let Some(g) = gateway6 {
+        ip(&[
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            &g.to_string(),
+            "dev",
+            "host0",
+        ])?;
+    }
+    println!("attached host0 <-> {link} on {bridge}");
+    Ok(())
+}
+
+/// Links are ours by prefix (host.toml refuses an uplink with one), and
+/// declared by the generator's `bbhv-<link>.netdev` files.
+fn prune() -> anyhow::Result<()> {
+    let paths = bbhv_generator::HostPaths::from_env();
+    let network_dir = std::env::var_os("BITBUILDER_NETWORK_DIR")
+        .map_or_else(|| PathBuf::from("/run/systemd/network"), PathBuf::from);
+    let declared: std::collections::BTreeSet<String> = match std::fs::read_dir(&network_dir) {
+        Ok(dir) => dir
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                Some(
+                    name.strip_prefix("bbhv-")?
+                        .strip_suffix(".netdev")?
+                        .to_owned(),
+                )
+            })
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(e) => bail!("reading {}: {e}", network_dir.display()),
+    };
+    let ours = |name: &str| {
+        ["bt-", "vt-", "wt-", "et-"]
+            .iter()
+            .any(|p| name.starts_with(p))
+    };
+    let mut failed = 0;
+    for entry in std::fs::read_dir("/sys/class/net").context("listing links")? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if ours(&name) && !declared.contains(&name) {
+            match ip(&["link", "delete", &name]) {
+                Ok(()) => println!("removed link {name}"),
+                Err(e) => {
+                    eprintln!("bbhv: cannot remove link {name}: {e:#}");
+                    failed += 1;
+                }
+            }
+        }
+    }
+    // Chains of tenants no generated unit declares.
+    let generated = &paths.generator_dir;
+    let listing =
+        sys::run(sys::NFT, &["list", "chains", "inet", firewall::TABLE], None).unwrap_or_default();
+    let mut gone = std::collections::BTreeSet::new();
+    for line in listing.lines() {
+        let Some(rest) = line.trim().strip_prefix("chain t-") else {
+            continue;
+        };
+        let Some(name) = rest.split_whitespace().next() else {
+            continue;
+        };
+        let Some((id, _role)) = name.rsplit_once('-') else {
+            continue;
+        };
+        if let Some(id) = TenantId::new(id)
+            && !generated.join(format!("tenant@{id}.service")).exists()
+        {
+            gone.insert(id);
+        }
+    }
+    for id in gone {
+        match sys::nft(&firewall::down_script(&id)) {
+            Ok(()) => println!("removed the firewall chains of tenant {id}"),
+            Err(e) => {
+                eprintln!("bbhv: cannot remove the firewall chains of tenant {id}: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} objects could not be removed");
+    }
+    Ok(())
+}
