@@ -61,7 +61,7 @@ pub fn fini_script() -> String {
 }
 
 fn chain(id: &TenantId, role: &str) -> String {
-    format!("\"t-{id}-{role}\"")
+    format!("t-{id}-{role}")
 }
 
 fn set_of<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
@@ -222,10 +222,10 @@ mod tests {
         let last_destroy = s.rfind("destroy element").unwrap();
         assert!(last_destroy < first_add, "{s}");
         for line in s.lines().filter(|l| l.contains("chain inet")) {
-            assert!(line.contains("\"t-acme-prod-"), "{line}");
+            assert!(line.contains(" t-acme-prod-"), "{line}");
         }
         assert!(s.contains("oifname \"eth0\" masquerade"));
-        assert!(s.contains("fwd_from { \"bt-acme-prod\" : jump \"t-acme-prod-from\", \"wt-acme-prod\" : jump \"t-acme-prod-from\" }"));
+        assert!(s.contains("fwd_from { \"bt-acme-prod\" : jump t-acme-prod-from, \"wt-acme-prod\" : jump t-acme-prod-from }"));
         assert!(s.contains("ip daddr 10.1.0.1 meta l4proto { tcp, udp } th dport 53 accept"));
     }
 
@@ -234,7 +234,7 @@ mod tests {
         let s = up_script(&tenant("a"), &HostNet::default());
         let from: Vec<&str> = s
             .lines()
-            .filter(|l| l.contains("rule") && l.contains("\"t-a-from\""))
+            .filter(|l| l.contains("rule") && l.contains(" t-a-from "))
             .collect();
         assert_eq!(from.len(), 3, "{from:?}");
         assert!(from[1].ends_with("oifname @tenant_links drop"));
