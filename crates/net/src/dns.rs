@@ -42,7 +42,9 @@ pub fn dnsmasq_args(t: &TenantNet, host: &HostNet) -> Option<Vec<String>> {
         "--user=dnsmasq".to_owned(),
         "--group=nogroup".to_owned(),
         format!("--domain={domain}"),
-        format!("--local=/{domain}/"),
+        // Every `.internal` name is answered here or not at all: never
+        // forwarded, so no tenant learns another's names from upstream.
+        "--local=/internal/".to_owned(),
         "--expand-hosts".to_owned(),
         // Never forward a bare name, or a private address's reverse lookup
         // (another tenant's addresses are private too).
@@ -91,7 +93,7 @@ mod tests {
         let args = dnsmasq_args(&t, &host).unwrap();
         for want in [
             "--listen-address=10.1.0.1",
-            "--local=/acme.internal/",
+            "--local=/internal/",
             "--no-resolv",
             "--server=192.0.2.53",
             "--host-record=web.acme.internal,web,10.1.0.20",
