@@ -107,7 +107,9 @@ pub fn redirect_ingress(bridge: &str, ifb: &str) -> Result<(), SysError> {
         TC,
         &[
             "filter", "add", "dev", bridge, "parent", "ffff:", "protocol", "all", "prio", "1",
-            "matchall", "action", "mirred", "egress", "redirect", "dev", ifb,
+            // u32 matching everything: every kernel has it (matchall is
+            // often not built).
+            "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev", ifb,
         ],
         None,
     )
