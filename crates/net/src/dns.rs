@@ -35,10 +35,11 @@ pub fn dnsmasq_args(t: &TenantNet, host: &HostNet) -> Option<Vec<String>> {
         "--no-hosts".to_owned(),
         "--pid-file=".to_owned(),
         "--log-facility=-".to_owned(),
-        // Only the gateway addresses, also when they appear after start
-        // (IPv6 duplicate address detection).
+        // Only the gateway addresses (`--listen-address` below), also when
+        // they appear after start (IPv6 duplicate address detection). No
+        // `--interface=`: with it dnsmasq adds the loopback too, and every
+        // tenant's server would claim 127.0.0.1:53.
         "--bind-dynamic".to_owned(),
-        format!("--interface={}", t.bridge),
         "--user=dnsmasq".to_owned(),
         "--group=nogroup".to_owned(),
         format!("--domain={domain}"),
@@ -91,6 +92,7 @@ mod tests {
             dns_upstream: vec!["192.0.2.53".parse().unwrap()],
         };
         let args = dnsmasq_args(&t, &host).unwrap();
+        assert!(!args.iter().any(|a| a.starts_with("--interface")), "{args:?}");
         for want in [
             "--listen-address=10.1.0.1",
             "--local=/internal/",
