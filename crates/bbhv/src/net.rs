@@ -70,7 +70,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Up { checkout, id } => {
             let (net, host) = load(&checkout, &id)?;
             sys::wait_for_link(&net.bridge, Duration::from_secs(30))?;
-            sys::nft(&firewall::up_script(&net, &host))
+            sys::nft(&firewall::up_script(&net, &host, &published(&net.id)))
                 .with_context(|| format!("tenant {id}: firewall rules"))?;
             match &net.egress {
                 Some(ifb) => {
@@ -93,7 +93,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Down { id } => {
             let id = parse_id(&id)?;
             sys::remove_ingress(&id.interface(bbhv_spec::names::InterfacePrefix::Bridge));
-            sys::nft(&firewall::down_script(&id))
+            sys::nft(&firewall::down_script(&id, &published(&id)))
                 .with_context(|| format!("tenant {id}: removing its firewall rules"))?;
             println!("tenant {id}: network down");
         }
@@ -110,6 +110,19 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Prune => prune()?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The published ports tenant `id` holds in the table now (none when the
+/// table does not exist yet).
+fn published(id: &TenantId) -> Vec<String> {
+    let listing = sys::run(
+        sys::NFT,
+        &["list", "map", "inet", firewall::TABLE, "ports"],
+        None,
+    );
+    listing
+        .map(|l| firewall::published_keys(&l, id))
+        .unwrap_or_default()
 }
 
 fn parse_id(id: &str) -> anyhow::Result<TenantId> {
@@ -277,7 +290,7 @@ fn prune() -> anyhow::Result<()> {
         }
     }
     for id in gone {
-        match sys::nft(&firewall::down_script(&id)) {
+        match sys::nft(&firewall::down_script(&id, &published(&id))) {
             Ok(()) => println!("removed the firewall chains of tenant {id}"),
             Err(e) => {
                 eprintln!("bbhv: cannot remove the firewall chains of tenant {id}: {e}");

@@ -86,13 +86,17 @@ mod tests {
             gateway6: None,
             dhcp: false,
             hosts: vec![("web".into(), "10.1.0.20".parse().unwrap())],
+            ports: vec![],
         };
         let host = HostNet {
             uplink: None,
             dns_upstream: vec!["192.0.2.53".parse().unwrap()],
         };
         let args = dnsmasq_args(&t, &host).unwrap();
-        assert!(!args.iter().any(|a| a.starts_with("--interface")), "{args:?}");
+        assert!(
+            !args.iter().any(|a| a.starts_with("--interface")),
+            "{args:?}"
+        );
         for want in [
             "--listen-address=10.1.0.1",
             "--local=/internal/",

@@ -7,6 +7,8 @@
 //!   map fwd_from, fwd_to    link -> jump t-<id>-from / t-<id>-to   (forward)
 //!   map input_from          link -> jump t-<id>-input                (input)
 //!   map nat_from            link -> jump t-<id>-nat             (postrouting)
+//!   map ports               proto . port -> jump t-<id>-dnat     (prerouting,
+//!                           to a local address; host ports are unique fleet-wide)
 //! ```
 //!
 //! The base chains only dispatch through the maps, one lookup per packet
@@ -35,12 +37,19 @@ add map inet {TABLE} fwd_from {{ type ifname : verdict; }}
 add map inet {TABLE} fwd_to {{ type ifname : verdict; }}
 add map inet {TABLE} input_from {{ type ifname : verdict; }}
 add map inet {TABLE} nat_from {{ type ifname : verdict; }}
+add map inet {TABLE} ports {{ type inet_proto . inet_service : verdict; }}
+add chain inet {TABLE} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
+add chain inet {TABLE} output {{ type nat hook output priority dstnat; policy accept; }}
 add chain inet {TABLE} forward {{ type filter hook forward priority filter; policy accept; }}
 add chain inet {TABLE} input {{ type filter hook input priority filter; policy accept; }}
 add chain inet {TABLE} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
 flush chain inet {TABLE} forward
 flush chain inet {TABLE} input
 flush chain inet {TABLE} postrouting
+flush chain inet {TABLE} prerouting
+flush chain inet {TABLE} output
+add rule inet {TABLE} prerouting fib daddr type local meta l4proto . th dport vmap @ports
+add rule inet {TABLE} output fib daddr type local meta l4proto . th dport vmap @ports
 add rule inet {TABLE} forward iifname vmap @fwd_from
 add rule inet {TABLE} forward oifname vmap @fwd_to
 add rule inet {TABLE} input iifname vmap @input_from
@@ -69,12 +78,40 @@ fn set_of<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     format!("{{ {} }}", quoted.join(", "))
 }
 
-const ROLES: [&str; 4] = ["from", "to", "input", "nat"];
+const ROLES: [&str; 5] = ["from", "to", "input", "nat", "dnat"];
+
+/// The keys of the `ports` map that jump to tenant `id`'s chain, from `nft
+/// list map inet bitbuilder ports` (elements `tcp . 8080 : jump t-<id>-dnat`).
+pub fn published_keys(listing: &str, id: &TenantId) -> Vec<String> {
+    let target = format!(": jump {}", chain(id, "dnat"));
+    listing
+        .split(['{', '}', ',', '\n'])
+        .filter_map(|e| {
+            let e = e.trim();
+            let key = e.strip_suffix(target.as_str())?.trim();
+            // Only what a key can be: a protocol, a dot, a port.
+            let ok = key.split(" . ").count() == 2
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b' ' || b == b'.');
+            ok.then(|| key.to_owned())
+        })
+        .collect()
+}
 
 /// Removes one tenant's chains and map elements, whatever it declared
-/// (`destroy` ignores what is not there). Needs only the id.
-pub fn down_script(id: &TenantId) -> String {
+/// (`destroy` ignores what is not there). Needs only the id, and the keys
+/// of its published ports ([`published_keys`]).
+pub fn down_script(id: &TenantId, published: &[String]) -> String {
     let mut s = String::new();
+    if !published.is_empty() {
+        writeln!(
+            s,
+            "destroy element inet {TABLE} ports {{ {} }}",
+            published.join(", ")
+        )
+        .unwrap();
+    }
     let links = all_links(id);
     let keys = set_of(links.iter().map(String::as_str));
     for map in ["fwd_from", "fwd_to", "input_from", "nat_from"] {
@@ -95,17 +132,18 @@ pub fn down_script(id: &TenantId) -> String {
 
 /// One tenant's rules, replacing whatever it had (the removal first, in the
 /// same transaction, so a restart converges and never doubles a rule).
-pub fn up_script(t: &TenantNet, host: &HostNet) -> String {
-    let mut s = down_script(&t.id);
+pub fn up_script(t: &TenantNet, host: &HostNet, published: &[String]) -> String {
+    let mut s = down_script(&t.id, published);
     let own = set_of(t.links());
     let id = &t.id;
-    let (from, to, input, nat) = (
+    let (from, to, input, nat, dnat) = (
         chain(id, "from"),
         chain(id, "to"),
         chain(id, "input"),
         chain(id, "nat"),
+        chain(id, "dnat"),
     );
-    for c in [&from, &to, &input, &nat] {
+    for c in [&from, &to, &input, &nat, &dnat] {
         writeln!(s, "add chain inet {TABLE} {c}").unwrap();
     }
     let rule =
@@ -174,6 +212,39 @@ pub fn up_script(t: &TenantNet, host: &HostNet) -> String {
         None => rule(&mut s, &nat, "masquerade"),
     }
 
+    // Published ports: to the workload's address (only what is declared;
+    // the `to` chain admits what was destination-NATed here).
+    for f in &t.ports {
+        let proto = if f.udp { "udp" } else { "tcp" };
+        rule(
+            &mut s,
+            &dnat,
+            &format!(
+                "meta l4proto {proto} th dport {} dnat ip to {}:{}",
+                f.host_port, f.address, f.port
+            ),
+        );
+    }
+    if !t.ports.is_empty() {
+        let keys: Vec<String> = t
+            .ports
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} . {} : jump {dnat}",
+                    if f.udp { "udp" } else { "tcp" },
+                    f.host_port
+                )
+            })
+            .collect();
+        writeln!(
+            s,
+            "add element inet {TABLE} ports {{ {} }}",
+            keys.join(", ")
+        )
+        .unwrap();
+    }
+
     let jump = |c: &str| {
         let pairs: Vec<String> = t
             .links()
@@ -204,6 +275,12 @@ mod tests {
             gateway6: Some("fd00:1::1/64".parse().unwrap()),
             dhcp: true,
             hosts: vec![],
+            ports: vec![crate::Forward {
+                udp: false,
+                host_port: 8080,
+                address: "10.1.0.23".parse().unwrap(),
+                port: 80,
+            }],
             id,
         }
     }
@@ -217,6 +294,7 @@ mod tests {
                 uplink: Some("eth0".into()),
                 ..Default::default()
             },
+            &[],
         );
         let first_add = s.find("add element").unwrap();
         let last_destroy = s.rfind("destroy element").unwrap();
@@ -227,11 +305,15 @@ mod tests {
         assert!(s.contains("oifname \"eth0\" masquerade"));
         assert!(s.contains("fwd_from { \"bt-acme-prod\" : jump t-acme-prod-from, \"wt-acme-prod\" : jump t-acme-prod-from }"));
         assert!(s.contains("ip daddr 10.1.0.1 meta l4proto { tcp, udp } th dport 53 accept"));
+        assert!(s.contains("add rule inet bitbuilder t-acme-prod-dnat meta l4proto tcp th dport 8080 dnat ip to 10.1.0.23:80"));
+        assert!(
+            s.contains("add element inet bitbuilder ports { tcp . 8080 : jump t-acme-prod-dnat }")
+        );
     }
 
     #[test]
     fn without_uplink_egress_goes_anywhere_but_other_tenants() {
-        let s = up_script(&tenant("a"), &HostNet::default());
+        let s = up_script(&tenant("a"), &HostNet::default(), &[]);
         let from: Vec<&str> = s
             .lines()
             .filter(|l| l.contains("rule") && l.contains(" t-a-from "))
@@ -242,8 +324,20 @@ mod tests {
     }
 
     #[test]
+    fn published_keys_are_found_by_their_chain_only() {
+        let listing = "table inet bitbuilder {\n\tmap ports {\n\t\ttype inet_proto . inet_service : verdict\n\t\telements = { 6 . 8080 : jump t-a-dnat, 17 . 53 : jump t-ab-dnat,\n\t\t\t     17 . 5353 : jump t-a-dnat }\n\t}\n}\n";
+        let id = TenantId::new("a").unwrap();
+        assert_eq!(published_keys(listing, &id), ["6 . 8080", "17 . 5353"]);
+        let s = down_script(&id, &published_keys(listing, &id));
+        assert!(
+            s.starts_with("destroy element inet bitbuilder ports { 6 . 8080, 17 . 5353 }\n"),
+            "{s}"
+        );
+    }
+
+    #[test]
     fn down_names_every_link_the_tenant_could_have() {
-        let s = down_script(&TenantId::new("a").unwrap());
+        let s = down_script(&TenantId::new("a").unwrap(), &[]);
         assert!(
             s.contains("{ \"bt-a\", \"vt-a\", \"wt-a\", \"et-a\" }"),
             "{s}"

@@ -49,6 +49,18 @@ pub struct TenantNet {
     pub dhcp: bool,
     /// The tenant's own names for its DNS server: `(name, address)`.
     pub hosts: Vec<(String, IpAddr)>,
+    /// Published ports: host port to a workload's address and port.
+    pub ports: Vec<Forward>,
+}
+
+/// One published port (`ports` of a container): `HOST:CONTAINER[/proto]`,
+/// resolved to the workload's static address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forward {
+    pub udp: bool,
+    pub host_port: u16,
+    pub address: std::net::Ipv4Addr,
+    pub port: u16,
 }
 
 impl TenantNet {
@@ -76,6 +88,7 @@ impl TenantNet {
             gateway6: net.ipv6,
             dhcp: net.dhcp,
             hosts,
+            ports: Vec::new(),
             id,
         })
     }
