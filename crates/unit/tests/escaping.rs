@@ -2,7 +2,10 @@
 //! systemd's parsing rules, as exactly that string, and the file keeps
 //! exactly the sections and keys the code wrote.
 
-use bbhv_unit::{Reader, Syntax, UnitFile, Value, ValueError, unescape_specifiers, unquote_words};
+use bbhv_unit::{
+    Reader, Syntax, UnitFile, Value, ValueError, unescape_specifiers, unquote_verbatim,
+    unquote_words,
+};
 use proptest::prelude::*;
 
 /// Strings biased towards what breaks naive writers.
@@ -75,12 +78,31 @@ proptest! {
         prop_assert_eq!(words, argv);
     }
 
+    /// `.nspawn` `Parameters=`: read by `config_parse_strv()`, where a
+    /// backslash is no escape. Only NUL, CR and LF are refused.
     #[test]
-    fn words_round_trip(args in prop::collection::vec(hostile(), 1..5)) {
+    fn nspawn_words_round_trip_or_are_refused(args in prop::collection::vec(hostile(), 1..5)) {
         let args: Vec<String> = args.into_iter().map(without_nul).collect();
-        let reader = one_value(Syntax::Plain, "Parameters", Value::words(&args).unwrap());
-        let words = unquote_words(reader.values("Service", "Parameters")[0], false, false).unwrap();
-        prop_assert_eq!(words, args);
+        match Value::words(&args) {
+            Ok(value) => {
+                let reader = one_value(Syntax::Plain, "Parameters", value);
+                let words = unquote_verbatim(reader.values("Service", "Parameters")[0]).unwrap();
+                prop_assert_eq!(words, args);
+            }
+            Err(_) => prop_assert!(args.iter().any(|a| a.contains('\n') || a.contains('\r'))),
+        }
+    }
+
+    #[test]
+    fn nspawn_environment_round_trips_or_is_refused(value in hostile()) {
+        match Value::nspawn_env("KEY", &value) {
+            Ok(v) => {
+                let reader = one_value(Syntax::Plain, "Environment", v);
+                let words = unquote_verbatim(reader.values("Service", "Environment")[0]).unwrap();
+                prop_assert_eq!(words, vec![format!("KEY={value}")]);
+            }
+            Err(_) => prop_assert!(value.chars().any(|c| c.is_control() && c != '\t')),
+        }
     }
 
     #[test]
@@ -172,6 +194,23 @@ fn refusals_name_the_problem() {
     assert!(Value::percent("200").is_err());
     let mut file = UnitFile::new(Syntax::Unit);
     assert!(file.comment("x\ny").is_err());
+}
+
+#[test]
+fn nspawn_words_are_never_escaped() {
+    let mut file = UnitFile::new(Syntax::Plain);
+    file.section("Exec").set(
+        "Parameters",
+        Value::words(&["/bin/echo", "a\"b", "c\\", "'", "", "$HOME %i"]).unwrap(),
+    );
+    assert_eq!(
+        file.render(),
+        "[Exec]\nParameters=\"/bin/echo\" \"a\"'\"'\"b\" \"c\\\" \"'\" \"\" \"$HOME %i\"\n"
+    );
+    assert!(Value::words(&["a\nb"]).is_err());
+    assert!(Value::words(&["a\rb"]).is_err());
+    assert!(Value::nspawn_env("K", "a\nb").is_err());
+    assert!(Value::nspawn_env("K", "a\tb").is_ok());
 }
 
 #[test]
