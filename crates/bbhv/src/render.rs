@@ -70,8 +70,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn print_entries(out: &mut impl std::io::Write, entries: &[Entry]) -> std::io::Result<()> {
     for entry in entries {
         match entry {
-            Entry::File { path, content } => write!(out, "---{}---\n{content}\n", path.display())?,
-            Entry::Symlink { path, target } => {
+            Entry::File { path, content, .. } => {
+                write!(out, "---{}---\n{content}\n", path.display())?
+            }
+            Entry::Symlink { path, target, .. } => {
                 writeln!(out, "---{}---\n-> {}\n", path.display(), target.display())?
             }
         }

@@ -9,10 +9,12 @@ mod report;
 mod run;
 mod write;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use bbhv_render::{Entry, Facts};
-use bbhv_spec::{Diagnostic, Tenant, check_fleet, locate};
+use bbhv_spec::values::ImageName;
+use bbhv_spec::{Diagnostic, Image, Tenant, check_fleet, locate};
 
 pub use checkout::{Checkout, CheckoutError, Current};
 pub use lock::{LockError, SharedLock};
@@ -32,6 +34,8 @@ pub struct Plan {
     /// there are no tenants either, and the report says why).
     pub facts: Option<Facts>,
     pub tenants: Vec<Tenant>,
+    /// The images the good tenants' containers use (`images/<name>.json`).
+    pub images: BTreeMap<ImageName, Image>,
     pub report: Report,
 }
 
@@ -54,6 +58,7 @@ pub fn plan(checkout: &Checkout, applied: Option<&Path>) -> Plan {
             return Plan {
                 facts: None,
                 tenants: Vec::new(),
+                images: BTreeMap::new(),
                 report,
             };
         }
@@ -66,6 +71,7 @@ pub fn plan(checkout: &Checkout, applied: Option<&Path>) -> Plan {
             return Plan {
                 facts,
                 tenants: Vec::new(),
+                images: BTreeMap::new(),
                 report,
             };
         }
@@ -111,6 +117,10 @@ pub fn plan(checkout: &Checkout, applied: Option<&Path>) -> Plan {
             .collect();
         found = check_fleet(&tenants, &before);
     }
+    // What containers use must be in the checkout: images/<name>.json,
+    // valid, and extensions/<name>/.
+    let (images, missing) = resolve_images(&checkout.root, &tenants, &mut report);
+    found.extend(missing);
     let mut conflicts: Vec<Vec<Diagnostic>> = vec![Vec::new(); tenants.len()];
     for conflict in found {
         let tenant = &tenants[conflict.index];
@@ -145,11 +155,80 @@ pub fn plan(checkout: &Checkout, applied: Option<&Path>) -> Plan {
         }
     }
     report.tenants.sort_by(|a, b| a.id.cmp(&b.id));
+    let used: std::collections::BTreeSet<&ImageName> = good
+        .iter()
+        .flat_map(|t| t.containers.iter().map(|c| &c.image))
+        .collect();
+    let images = images
+        .into_iter()
+        .filter(|(name, _)| used.contains(name))
+        .collect();
     Plan {
         facts,
         tenants: good,
+        images,
         report,
     }
+}
+
+/// Reads every image the tenants' containers name, once each, and checks
+/// their extensions. An invalid image file is a run error (its problems are
+/// reported once); each container that uses a missing or invalid image, or
+/// names a missing extension, fails its tenant at that key.
+fn resolve_images(
+    root: &Path,
+    tenants: &[Tenant],
+    report: &mut Report,
+) -> (BTreeMap<ImageName, Image>, Vec<bbhv_spec::Conflict>) {
+    let mut images: BTreeMap<ImageName, Result<Image, String>> = BTreeMap::new();
+    let mut extensions: BTreeMap<ImageName, Result<(), String>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (index, tenant) in tenants.iter().enumerate() {
+        for container in &tenant.containers {
+            let image = images.entry(container.image.clone()).or_insert_with(|| {
+                let name = container.image.as_str();
+                let file = Image::source_file(name);
+                let text = bbhv_repo::read_image(root, name)
+                    .map_err(|e| format!("image {name:?} is not declared: {file}: {e}"))?;
+                Image::parse(&file, name, &text).map_err(|diagnostics| {
+                    let count = diagnostics.len();
+                    for d in diagnostics {
+                        report.errors.push(d.to_string());
+                    }
+                    format!("image {name:?} is invalid: {file} has {count} problems (in the report's errors)")
+                })
+            });
+            if let Err(message) = image {
+                problems.push(bbhv_spec::Conflict {
+                    index,
+                    pointer: format!("/containers/{}/image", container.name),
+                    message: message.clone(),
+                    owner: tenant.id.clone(),
+                });
+            }
+            for (i, extension) in container.extensions.iter().enumerate() {
+                let found = extensions
+                    .entry(extension.clone())
+                    .or_insert_with(|| bbhv_repo::check_extension(root, extension.as_str()));
+                if let Err(message) = found {
+                    problems.push(bbhv_spec::Conflict {
+                        index,
+                        pointer: format!("/containers/{}/extensions/{i}", container.name),
+                        message: format!(
+                            "extension {:?} is not in the checkout: {message}",
+                            extension.as_str()
+                        ),
+                        owner: tenant.id.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let images = images
+        .into_iter()
+        .filter_map(|(name, image)| Some((name, image.ok()?)))
+        .collect();
+    (images, problems)
 }
 
 impl Plan {
