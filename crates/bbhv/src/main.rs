@@ -1,5 +1,6 @@
 //! `bbhv`: the BitBuilder Hypervisor command line. One module per verb.
 
+mod image;
 mod render;
 mod report;
 mod schema;
@@ -32,6 +33,9 @@ enum Command {
     Report(report::Args),
     /// Print the JSON Schema of metadata.json (schema/metadata.schema.json).
     Schema(schema::Args),
+    /// Images (images/NAME.json): verify an image file's digest.
+    #[command(subcommand)]
+    Image(image::Command),
     /// Hooks run by the tenant units (tenant@, tenant-infra@, tenant-vm@).
     #[command(subcommand)]
     Tenant(tenant::Command),
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Tenant(command) => tenant::run(command),
+        Command::Image(command) => image::run(command),
     };
     match result {
         Ok(code) => code,

@@ -15,7 +15,8 @@ pub enum Command {
     /// and summarize it (tenant@.service).
     Check { id: String },
     /// Check tenant ID, then create its state directories under
-    /// /var/lib/tenants/ID (tenant-infra@.service).
+    /// /var/lib/tenants/ID: systemd/, and upper/NAME, work/NAME per container
+    /// (tenant-infra@.service).
     Prepare { id: String },
     /// Run VM `TENANT_VM` (tenant-vm@.service): not available yet.
     Vm { instance: String },
@@ -30,8 +31,17 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Prepare { id } => {
             let (tenant, _) = load(&id)?;
             let state = HostPaths::from_env().tenants_dir.join(tenant.id.as_str());
-            // systemd/: the tenant's unit drop-ins; upper/, work/: its overlay.
-            for dir in ["", "systemd", "upper", "work"] {
+            // systemd/: the tenant's unit drop-ins; upper/, work/: its
+            // containers' overlays (upper/<name>, work/<name>; the root is
+            // mounted on root/<name>).
+            let mut dirs: Vec<String> = ["", "systemd", "upper", "work", "root"]
+                .map(String::from)
+                .to_vec();
+            for c in &tenant.containers {
+                dirs.push(format!("upper/{}", c.name));
+                dirs.push(format!("work/{}", c.name));
+            }
+            for dir in &dirs {
                 let path = state.join(dir);
                 std::fs::DirBuilder::new()
                     .recursive(true)

@@ -4,6 +4,7 @@
 
 mod checkout;
 mod lock;
+mod mounts;
 mod paths;
 mod report;
 mod run;
@@ -18,6 +19,7 @@ use bbhv_spec::{Diagnostic, Image, Tenant, check_fleet, locate};
 
 pub use checkout::{Checkout, CheckoutError, Current};
 pub use lock::{LockError, SharedLock};
+pub use mounts::{MOUNT_GENERATOR, run_mounts};
 pub use paths::HostPaths;
 pub use report::{Line, Priority, Report, State, Status, TenantReport, escape};
 pub use run::{Log, run};
@@ -45,13 +47,18 @@ pub struct Plan {
 /// holds a VLAN, port, name or subnet there keeps it against a newcomer. It
 /// is read only when tenants conflict, and only for those tenants.
 pub fn plan(checkout: &Checkout, applied: Option<&Path>) -> Plan {
+    plan_as(checkout, applied, GENERATOR)
+}
+
+/// [`plan`] for the generator `generator` (named in provenance headers).
+pub fn plan_as(checkout: &Checkout, applied: Option<&Path>, generator: &'static str) -> Plan {
     let root = checkout.root.to_string_lossy().into_owned();
     let mut report = Report::new(
         Some(root.clone()),
         checkout.commit.clone(),
         State::Generated,
     );
-    let facts = match Facts::new(GENERATOR, &root, checkout.commit.as_deref()) {
+    let facts = match Facts::new(generator, &root, checkout.commit.as_deref()) {
         Ok(facts) => facts,
         Err(e) => {
             report.errors.push(e.to_string());

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 pub mod container;
+pub mod mounts;
 
 use bbhv_spec::Tenant;
 use bbhv_spec::names::Template;
