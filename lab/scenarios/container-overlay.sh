@@ -64,6 +64,11 @@ check() {
   # The writes are in the tenant's upper directory; the image and the extension are untouched.
   expect_eq "upper/c/persist" "$(in_guest cat "/var/lib/tenants/$ID/upper/c/persist")" written
   in_guest test -e /var/lib/bitbuilder/images/busybox/persist && fail "the write reached the image"
+  # Only what the container wrote is in the upper directory: its ownership was not
+  # adjusted by copying the image up (a recursive chown would copy every file).
+  run find "/var/lib/tenants/$ID/upper/c" -printf '%M %u %p\n'
+  in_guest test -e "/var/lib/tenants/$ID/upper/c/bin/busybox" &&
+    fail "the image was copied into the upper directory (ownership adjusted by chown)"
   in_guest sh -c 'test -e /var/lib/bitbuilder/current/extensions/tools/usr/share/lab-ext/new' &&
     fail "the write reached the extension"
   # Restarted, the container keeps its writes.

@@ -53,6 +53,9 @@ check() {
   m=$(machine_of "$ID" echo) unit=systemd-nspawn@$(machine_of "$ID" echo).service
   slice=$(slice_of "$ID")
   nspawn_settings "$m" "$(machine_of "$ID" crash)"
+  # systemd 257 knows every setting (RestartSteps= and RestartMaxDelaySec= are 254+).
+  out=$(in_guest systemd-analyze verify --man=no "$unit" 2>&1)
+  expect_eq "systemd-analyze verify $unit" "$out" ""
   run systemctl start "tenant@$ID.service" || fail "tenant@$ID does not start"
   wait_active "$unit" 60
   expect_prop "$unit" Slice "$slice"
