@@ -129,8 +129,10 @@ fn settings(container: &Container, facts: &Facts, source: &Line) -> String {
     );
     file.section("Files")
         // Files owned by host root appear as the container's root through
-        // an idmapped mount where the file system allows it; never a
-        // recursive chown of the image into the upper directory.
+        // an idmapped mount where the file system allows it, else nspawn
+        // chowns the tree once; the overlay root is mounted with
+        // metacopy=on, so that copies inodes, not the image's data, into
+        // the upper directory (mounts.rs).
         .set("PrivateUsersOwnership", Token::constant("auto").into());
     file.section("Network")
         .set("Private", Value::boolean(false))

@@ -109,8 +109,16 @@ pub fn render_overlays(
             .map(|e| format!("{CURRENT}/extensions/{e}"))
             .collect();
         lower.push(image.tree().to_string());
+        // metacopy=on: a change of owner or mode copies up the inode, not
+        // the data. nspawn's user namespace needs the root's files owned by
+        // the container's UID range: it maps them with an idmapped mount
+        // where the file system allows it, which overlayfs does not, so it
+        // chowns the tree once (the range is derived from the machine name,
+        // so the same at every start); without metacopy that copied the
+        // whole image into the upper directory (the lab's container-overlay
+        // caught it).
         let options = format!(
-            "lowerdir={},upperdir={},workdir={},nodev,nosuid",
+            "lowerdir={},upperdir={},workdir={},metacopy=on,nodev,nosuid",
             lower.join(":"),
             state_path(tenant, "upper", container),
             state_path(tenant, "work", container),
