@@ -13,7 +13,7 @@ TARGET_DIR    ?= target
 RELEASE       := $(TARGET_DIR)/release
 
 UNITS := tenants.slice tenants.target tenant@.service tenant-infra@.service \
-         tenant-network@.service tenant-vm@.service bitbuilder-image@.service \
+         tenant-network@.service tenant-vm@.service bitbuilder-image@.service bitbuilder-storage@.service \
          bitbuilder-generator-rerun.service bitbuilder-generator-report.service
 
 .PHONY: all build install test bless schema

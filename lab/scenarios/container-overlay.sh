@@ -28,6 +28,7 @@ prepare() {
   cat > "$repo/tenants/$ID/metadata.json" <<'EOJ'
 {
   "schemaVersion": 1, "id": "lab-ov", "enabled": false,
+  "resources": { "storageQuota": "256M" },
   "containers": {
     "c": {
       "image": "busybox", "extensions": ["tools"],
@@ -55,6 +56,18 @@ check() {
   run systemctl start "tenant@$ID.service" || fail "tenant@$ID does not start"
   wait_active "$unit" 60
   expect_active "$mount"
+  # storageQuota: the tenant's state is a 256M ext4 where loop devices exist; a
+  # container (this tier) has none, so the mount is skipped by its condition and the
+  # tenant runs without a quota.
+  local state
+  state=$(in_guest systemd-escape --path --suffix=mount "/var/lib/tenants/$ID")
+  if in_guest test -e /dev/loop-control; then
+    expect_active "$state"
+    expect_eq "size of /var/lib/tenants/$ID" "$(in_guest df -B1M --output=size "/var/lib/tenants/$ID" | tail -1 | tr -d ' ')" 256
+  else
+    expect_prop "$state" ConditionResult no
+    expect_prop "bitbuilder-storage@$ID.service" ConditionResult no
+  fi
   wait_for 30 "the container's output" sh -c "journalctl -t '$m' -o cat | grep -q EXT-WRITABLE"
   out=$(in_guest journalctl -t "$m" -o cat --no-pager | tr -d '\r')
   printf '%s\n' "$out"

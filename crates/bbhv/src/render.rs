@@ -86,11 +86,13 @@ fn mounts(plan: &Plan) -> Vec<Vec<Entry>> {
         &facts,
     )];
     for tenant in &plan.tenants {
-        all.push(bbhv_render::mounts::render_overlays(
+        let mut entries = bbhv_render::mounts::render_storage(tenant, &facts);
+        entries.extend(bbhv_render::mounts::render_overlays(
             tenant,
             &plan.images,
             &facts,
         ));
+        all.push(entries);
     }
     all
 }

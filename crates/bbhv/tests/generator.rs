@@ -201,6 +201,7 @@ fn bbhv_render_writes_what_the_generator_writes() {
     let host = Host::with_repo(&workspace().join("examples/repo"));
     let generated = host.dir.path().join("generated");
     assert!(host.generate(&generated).status.success());
+    assert!(host.generate_mounts(&generated).status.success());
     let rendered = host.dir.path().join("rendered");
     let output = bbhv(&[
         "render",

@@ -128,6 +128,7 @@ fn rendered_examples_and_static_units_pass_verify() {
                 "tenants.slice",
                 "tenant-vm@acme_db.service",
                 "bitbuilder-image@busybox.service",
+                "bitbuilder-storage@acme.service",
                 "bitbuilder-generator-rerun.service",
                 "bitbuilder-generator-report.service",
             ]
@@ -164,6 +165,7 @@ fn templates_are_hardened() {
         ("tenant-infra@.service", 20),
         ("tenant-vm@.service", 20),
         ("bitbuilder-image@.service", 20),
+        ("bitbuilder-storage@.service", 20),
         ("bitbuilder-generator-report.service", 20),
     ] {
         let output = Command::new("systemd-analyze")

@@ -59,7 +59,7 @@ pub fn run_mounts(paths: &HostPaths, normal_dir: &Path, log: &Log) -> bool {
         }
     };
     let mut ok = true;
-    let mut roots = 0;
+    let mut mounts = 0;
     let images = bbhv_render::mounts::render_image_mounts(&plan.images, facts);
     for entry in &images {
         if let Err(e) = out.write(std::slice::from_ref(entry)) {
@@ -68,13 +68,18 @@ pub fn run_mounts(paths: &HostPaths, normal_dir: &Path, log: &Log) -> bool {
         }
     }
     for tenant in &plan.tenants {
-        let entries = bbhv_render::mounts::render_overlays(tenant, &plan.images, facts);
+        let mut entries = bbhv_render::mounts::render_storage(tenant, facts);
+        entries.extend(bbhv_render::mounts::render_overlays(
+            tenant,
+            &plan.images,
+            facts,
+        ));
         match out.write(&entries) {
-            Ok(()) => roots += entries.len(),
+            Ok(()) => mounts += entries.len(),
             Err(e) => {
                 log.emit(
                     Priority::Err,
-                    &format!("tenant {}: container roots not written: {e}", tenant.id),
+                    &format!("tenant {}: mounts not written: {e}", tenant.id),
                 );
                 ok = false;
             }
@@ -83,7 +88,7 @@ pub fn run_mounts(paths: &HostPaths, normal_dir: &Path, log: &Log) -> bool {
     log.emit(
         Priority::Info,
         &format!(
-            "{roots} container roots and {} image mounts from {}",
+            "{mounts} tenant mounts (container roots, state file systems) and {} image mounts from {}",
             images.len(),
             checkout.root.display()
         ),

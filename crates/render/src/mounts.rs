@@ -20,6 +20,67 @@ use bbhv_unit::{Line, Syntax, Token, Value, unit_name_from_path};
 use crate::container::state_path;
 use crate::{CURRENT, Entry, Facts, Root, provenance};
 
+/// Tenants' state file systems: `<dir>/<id>.img` (fixed).
+pub const STORAGE_DIR: &str = "/var/lib/bitbuilder/storage";
+
+/// `bitbuilder-storage@<id>.service`: creates or grows the image file.
+pub fn storage_unit(tenant: &Tenant) -> Token {
+    Token::new(format!("bitbuilder-storage@{}.service", tenant.id)).expect("an id makes a unit")
+}
+
+/// With `storageQuota`: `/var/lib/tenants/<id>` is an ext4 file system of
+/// that size in `/var/lib/bitbuilder/storage/<id>.img`, so the containers'
+/// upper and work directories (and everything else of the tenant's state)
+/// count against it and nothing else of the host does.
+pub fn render_storage(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
+    if tenant.resources.storage_quota.is_none() {
+        return Vec::new();
+    }
+    let id = &tenant.id;
+    let source = Line::join(&facts.source_root, "/", &Line::from(id.metadata_file()));
+    let state = Token::new(format!("{}/{id}", crate::container::TENANTS_DIR))
+        .expect("an id makes a token path");
+    let file = Token::new(format!("{STORAGE_DIR}/{id}.img")).expect("an id makes a token path");
+    let mut unit = provenance(facts, &source, Syntax::Unit);
+    let description = Line::join(
+        &Line::constant("State of tenant"),
+        " ",
+        &Line::join(
+            &Line::from(id.token()),
+            " ",
+            &Line::constant("(storageQuota)"),
+        ),
+    );
+    let storage = storage_unit(tenant);
+    unit.section("Unit")
+        .set("Description", description.into())
+        .set(
+            "Documentation",
+            Line::constant("man:systemd.mount(5)").into(),
+        )
+        .set("SourcePath", Value::line(&source))
+        .set("PartOf", id.unit_token(Template::Tenant).into())
+        // Without loop devices (a container) the quota cannot be a file
+        // system: skipped, and the state stays on the host's /var.
+        .set(
+            "ConditionPathExists",
+            Token::constant("/dev/loop-control").into(),
+        )
+        .set("Requires", storage.clone().into())
+        .set("After", storage.into());
+    no_default_dependencies(&mut unit);
+    unit.section("Mount")
+        .set("What", file.into())
+        .set("Where", state.clone().into())
+        .set("Type", Token::constant("ext4").into())
+        .set("Options", Token::constant("nodev,nosuid").into());
+    vec![Entry::File {
+        root: Root::Units,
+        path: PathBuf::from(mount_unit(&state).as_str()),
+        content: unit.render(),
+    }]
+}
+
 /// `bitbuilder-image@<name>.service`: verifies the image before it is mounted.
 pub fn verify_unit(name: &ImageName) -> Token {
     Token::new(format!("bitbuilder-image@{name}.service")).expect("an image name makes a unit")
