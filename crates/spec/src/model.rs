@@ -105,7 +105,8 @@ pub struct Resources {
     #[schemars(range(min = 1, max = 4194304))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tasks_max: Option<u32>,
-    /// Disk space for the tenant's state: bytes or K, M, G, T, like "20G".
+    /// Disk space for the tenant's state (a file system of that size, at
+    /// least 16M): bytes or K, M, G, T, like "20G".
     #[schemars(pattern(SIZE_PATTERN))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_quota: Option<String>,

@@ -483,6 +483,14 @@ fn resources(c: &mut Check, r: &model::Resources) -> Resources {
         tasks_max: r.tasks_max,
         storage_quota: size(c, "storageQuota", &r.storage_quota),
     };
+    if let Some(quota) = resources.storage_quota
+        && quota.bytes() < 16 << 20
+    {
+        c.fail(
+            "/resources/storageQuota".into(),
+            format!("\"{quota}\" is too small for the tenant's file system; allowed: at least 16M"),
+        );
+    }
     if let (Some(high), Some(max)) = (resources.memory_high, resources.memory_max)
         && high > max
     {
@@ -750,6 +758,21 @@ mod tests {
                 "{expected}: {errors:#?}"
             );
         }
+    }
+
+    #[test]
+    fn a_storage_quota_is_a_file_system_size() {
+        let errors =
+            tenant(r#"{ "schemaVersion": 1, "id": "t", "resources": { "storageQuota": "4M" } }"#)
+                .unwrap_err();
+        assert!(
+            errors[0].contains("/resources/storageQuota: \"4M\" is too small"),
+            "{errors:?}"
+        );
+        assert!(
+            tenant(r#"{ "schemaVersion": 1, "id": "t", "resources": { "storageQuota": "16M" } }"#)
+                .is_ok()
+        );
     }
 
     #[test]
