@@ -197,7 +197,8 @@ pub struct Container {
     #[serde(default)]
     #[schemars(extend("propertyNames" = { "pattern": ENV_NAME_PATTERN }, "maxProperties" = 256))]
     pub environment: BTreeMap<String, String>,
-    /// System extensions (extensions/<name>) overlaid on /usr and /opt.
+    /// Extensions (trees extensions/<name>/ of the repository) overlaid on the
+    /// container's root, the last listed on top.
     #[serde(default)]
     #[schemars(length(max = 32), inner(pattern(IMAGE_PATTERN)))]
     pub extensions: Vec<String>,
