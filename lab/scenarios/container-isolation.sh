@@ -39,7 +39,9 @@ EOJ
 check() {
   local m=$ID.probe out dev cap bnd
   nspawn_settings "$m" "$OTHER.other"
-  run systemctl start "tenant@$ID.service" "tenant@$OTHER.service" || fail "the tenants do not start"
+  # (The containers are named too: starting a tenant returns before its containers ran.)
+  run systemctl start "tenant@$ID.service" "tenant@$OTHER.service" \
+    "systemd-nspawn@$m.service" "systemd-nspawn@$OTHER.other.service" || fail "the tenants do not start"
   wait_active "systemd-nspawn@$m.service" 60
   wait_active "systemd-nspawn@$OTHER.other.service" 60
   wait_for 30 "the probe's output" sh -c "journalctl -t '$m' -o cat | grep -q DONE"

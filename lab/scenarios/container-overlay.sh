@@ -53,7 +53,8 @@ check() {
   mount=$(in_guest systemd-escape --path --suffix=mount "/var/lib/tenants/$ID/root/c")
   nspawn_settings "$m" "$BAD.c"
   run systemctl cat "$mount" || fail "mount-generator wrote no $mount"
-  run systemctl start "tenant@$ID.service" || fail "tenant@$ID does not start"
+  # (The container is named too: starting the tenant returns before its containers ran.)
+  run systemctl start "tenant@$ID.service" "$unit" || fail "tenant@$ID does not start"
   wait_active "$unit" 60
   expect_active "$mount"
   # storageQuota: the tenant's state is a 256M ext4 where loop devices exist; a

@@ -56,7 +56,9 @@ check() {
   # systemd 257 knows every setting (RestartSteps= and RestartMaxDelaySec= are 254+).
   out=$(in_guest systemd-analyze verify --man=no "$unit" 2>&1)
   expect_eq "systemd-analyze verify $unit" "$out" ""
-  run systemctl start "tenant@$ID.service" || fail "tenant@$ID does not start"
+  # tenant@ wants its containers; `systemctl start` of the tenant returns before their
+  # start jobs ran, so the container is named too (the command waits for its READY).
+  run systemctl start "tenant@$ID.service" "$unit" || fail "tenant@$ID does not start"
   wait_active "$unit" 60
   expect_prop "$unit" Slice "$slice"
   expect_prop "$unit" PartOf "tenant@$ID.service"
@@ -90,7 +92,7 @@ check() {
   nspawn_settings "$NET.a" "$NET.b"
   in_guest /usr/bin/bbhv net attach --help >/dev/null 2>&1 ||
     fail "bbhv net attach does not exist yet (the network runtime): containers of a tenant with a network cannot start"
-  run systemctl start "tenant@$NET.service"
+  run systemctl start "tenant@$NET.service" "$a" "$b"
   wait_active "$a" 60
   wait_active "$b" 60
   # The containers run a command, not an init: enter a's network namespace from the host.
