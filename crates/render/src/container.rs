@@ -108,7 +108,7 @@ fn settings(container: &Container, facts: &Facts, source: &Line) -> String {
             // signals on; the command itself is PID 2.
             file.set("ProcessTwo", Value::boolean(true)).set(
                 "Parameters",
-                Value::words(command.argv()).expect("a checked command has no line break"),
+                Value::nspawn_words(command.argv()).expect("a checked command has no line break"),
             );
         }
     }

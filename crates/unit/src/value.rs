@@ -163,11 +163,26 @@ impl Value {
         Ok(Value(Kind::Command(argv)))
     }
 
+    /// Quoted words with C escapes, for settings read with
+    /// `extract_first_word(EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE)` and no `$`
+    /// expansion. Not for `.nspawn` (nspawn keeps backslashes there: use
+    /// [`Value::nspawn_words`]). NUL is refused.
+    pub fn words<S: AsRef<str>>(words: &[S]) -> Result<Value, ValueError> {
+        let words: Vec<String> = words.iter().map(|w| w.as_ref().to_owned()).collect();
+        if words.is_empty() {
+            return Err(ValueError::Empty { what: "word list" });
+        }
+        for word in &words {
+            check_no_nul("argument", word)?;
+        }
+        Ok(Value(Kind::Words(words)))
+    }
+
     /// Arguments for `.nspawn` `Parameters=` (quoted words, read without
     /// any escape: see [`Value::nspawn_env`]). NUL cannot reach a program,
     /// and CR and LF end the line whatever the quoting, so all three are
     /// refused; every other character round-trips.
-    pub fn words<S: AsRef<str>>(words: &[S]) -> Result<Value, ValueError> {
+    pub fn nspawn_words<S: AsRef<str>>(words: &[S]) -> Result<Value, ValueError> {
         let words: Vec<String> = words.iter().map(|w| w.as_ref().to_owned()).collect();
         if words.is_empty() {
             return Err(ValueError::Empty { what: "word list" });

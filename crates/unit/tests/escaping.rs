@@ -78,12 +78,20 @@ proptest! {
         prop_assert_eq!(words, argv);
     }
 
+    #[test]
+    fn words_round_trip(args in prop::collection::vec(hostile(), 1..5)) {
+        let args: Vec<String> = args.into_iter().map(without_nul).collect();
+        let reader = one_value(Syntax::Plain, "Key", Value::words(&args).unwrap());
+        let words = unquote_words(reader.values("Service", "Key")[0], false, false).unwrap();
+        prop_assert_eq!(words, args);
+    }
+
     /// `.nspawn` `Parameters=`: read by `config_parse_strv()`, where a
     /// backslash is no escape. Only NUL, CR and LF are refused.
     #[test]
     fn nspawn_words_round_trip_or_are_refused(args in prop::collection::vec(hostile(), 1..5)) {
         let args: Vec<String> = args.into_iter().map(without_nul).collect();
-        match Value::words(&args) {
+        match Value::nspawn_words(&args) {
             Ok(value) => {
                 let reader = one_value(Syntax::Plain, "Parameters", value);
                 let words = unquote_verbatim(reader.values("Service", "Parameters")[0]).unwrap();
@@ -201,14 +209,14 @@ fn nspawn_words_are_never_escaped() {
     let mut file = UnitFile::new(Syntax::Plain);
     file.section("Exec").set(
         "Parameters",
-        Value::words(&["/bin/echo", "a\"b", "c\\", "'", "", "$HOME %i"]).unwrap(),
+        Value::nspawn_words(&["/bin/echo", "a\"b", "c\\", "'", "", "$HOME %i"]).unwrap(),
     );
     assert_eq!(
         file.render(),
         "[Exec]\nParameters=\"/bin/echo\" \"a\"'\"'\"b\" \"c\\\" \"'\" \"\" \"$HOME %i\"\n"
     );
-    assert!(Value::words(&["a\nb"]).is_err());
-    assert!(Value::words(&["a\rb"]).is_err());
+    assert!(Value::nspawn_words(&["a\nb"]).is_err());
+    assert!(Value::nspawn_words(&["a\rb"]).is_err());
     assert!(Value::nspawn_env("K", "a\nb").is_err());
     assert!(Value::nspawn_env("K", "a\tb").is_ok());
 }
@@ -217,6 +225,6 @@ fn nspawn_words_are_never_escaped() {
 fn plain_syntax_keeps_percent() {
     let mut file = UnitFile::new(Syntax::Plain);
     file.section("Exec")
-        .set("Parameters", Value::words(&["100%"]).unwrap());
+        .set("Parameters", Value::nspawn_words(&["100%"]).unwrap());
     assert_eq!(file.render(), "[Exec]\nParameters=\"100%\"\n");
 }
