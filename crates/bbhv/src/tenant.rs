@@ -201,6 +201,19 @@ fn summary(tenant: &Tenant, commit: Option<&str>) -> String {
         tenant.containers.len(),
         tenant.vms.len()
     ));
+    let addresses = tenant.workload_addresses();
+    for c in &tenant.containers {
+        let mut part = format!(
+            "container {} ({}",
+            tenant.id.machine(c.name.as_str()),
+            tenant.id.machine_unit(c.name.as_str())
+        );
+        if let Some(addr) = addresses.get(&c.name) {
+            part.push_str(&format!(", {addr}"));
+        }
+        part.push(')');
+        parts.push(part);
+    }
     if let Some(net) = &tenant.network {
         let mut n = String::from("network");
         if let Some(vlan) = net.vlan {
