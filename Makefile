@@ -13,7 +13,7 @@ TARGET_DIR    ?= target
 RELEASE       := $(TARGET_DIR)/release
 
 UNITS := tenants.slice tenants.target tenant@.service tenant-infra@.service \
-         tenant-network@.service tenant-vm@.service \
+         tenant-network@.service tenant-vm@.service bitbuilder-image@.service bitbuilder-storage@.service \
          bitbuilder-generator-rerun.service bitbuilder-generator-report.service \
          bitbuilder-firewall.service
 NETWORKDCONFDIR ?= $(PREFIX)/lib/systemd/networkd.conf.d
@@ -23,12 +23,13 @@ NETWORKDCONFDIR ?= $(PREFIX)/lib/systemd/networkd.conf.d
 all: build
 
 build:
-	$(CARGO) build --release --locked --bin bbhv --bin tenant-generator
+	$(CARGO) build --release --locked --bin bbhv --bin tenant-generator --bin mount-generator
 
 # Every path is quoted (DESTDIR may hold spaces); the loop stops at the first failure.
 install: build
 	install -Dm0755 "$(RELEASE)/bbhv" "$(DESTDIR)$(BINDIR)/bbhv"
 	install -Dm0755 "$(RELEASE)/tenant-generator" "$(DESTDIR)$(GENERATORDIR)/tenant-generator"
+	install -Dm0755 "$(RELEASE)/mount-generator" "$(DESTDIR)$(GENERATORDIR)/mount-generator"
 	install -d "$(DESTDIR)$(UNITDIR)/multi-user.target.wants"
 	set -e; for u in $(UNITS); do install -m0644 "units/$$u" "$(DESTDIR)$(UNITDIR)/$$u"; done
 	install -Dm0644 "units/tenants-.slice.d/50-bitbuilder.conf" \

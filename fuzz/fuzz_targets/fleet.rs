@@ -28,7 +28,7 @@
 //!   a key that claims something it did not hold (or a subnet that changed),
 //!   so an incumbent whose claims are unchanged has no conflict at all;
 //! - the tenants that pass hold every host resource once: VLANs, UDP and TCP
-//!   host ports, machine names, interface names, and disjoint subnets; and
+//!   host ports, interface names (workload links included), and disjoint subnets; and
 //!   as the next applied generation they are consistent: checked again,
 //!   alone or as their own incumbents, they have no conflict.
 //!
@@ -205,7 +205,6 @@ enum Resource {
     Vlan(u16),
     Udp(u16),
     Tcp(u16),
-    Machine(String),
     Interface(String),
 }
 
@@ -237,16 +236,22 @@ fn resources(t: &Tenant) -> Vec<(Resource, String)> {
             };
             out.push((r, format!("/containers/{}/ports/{j}", c.name)));
         }
-        out.push((
-            Resource::Machine(t.id.machine(c.name.as_str())),
-            format!("/containers/{}", c.name),
-        ));
     }
-    for v in &t.vms {
-        out.push((
-            Resource::Machine(t.id.machine(v.name.as_str())),
-            format!("/vms/{}", v.name),
-        ));
+    // Machine names (<tenant>.<name>) are unique by construction; the host
+    // ends of workload links are hashes, claimed when there is a network.
+    if t.network.is_some() {
+        for c in &t.containers {
+            out.push((
+                Resource::Interface(t.id.workload_interface(c.name.as_str())),
+                format!("/containers/{}", c.name),
+            ));
+        }
+        for v in &t.vms {
+            out.push((
+                Resource::Interface(t.id.workload_interface(v.name.as_str())),
+                format!("/vms/{}", v.name),
+            ));
+        }
     }
     out
 }

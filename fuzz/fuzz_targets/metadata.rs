@@ -40,11 +40,11 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use bbhv_render::{Entry, Facts, render_tenant};
+use bbhv_render::{Entry, Facts, Root, render_tenant};
 use bbhv_spec::names::Template;
 use bbhv_spec::values::{Percent, PortMapping, Rate, Size};
 use bbhv_spec::{Diagnostic, MAX_DIAGNOSTICS, Metadata, Tenant, parse_metadata};
-use bbhv_unit::{Reader, unescape_specifiers};
+use bbhv_unit::{Reader, unescape_specifiers, unquote_verbatim};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -62,6 +62,7 @@ const TENANT_UNIT_KEYS: &[&str] = &[
     "PartOf",
     "Before",
     "Requires",
+    "Wants",
     "Type",
     "RemainAfterExit",
     "Slice",
@@ -324,15 +325,23 @@ fn check_render(tenant: &Tenant) {
             "{path:?} is not a plain relative path"
         );
         match entry {
-            Entry::File { path, content } => {
+            Entry::File {
+                root,
+                path,
+                content,
+            } => {
                 files.push(path.clone());
-                if path == Path::new(&id.slice()) {
+                if *root == Root::Nspawn {
+                    check_nspawn(tenant, path, content);
+                } else if path == Path::new(&id.slice()) {
                     check_slice(tenant, content);
-                } else {
+                } else if path == Path::new(&id.instance(Template::Tenant)) {
                     check_tenant_unit(tenant, content);
+                } else {
+                    check_container_unit(tenant, path, content);
                 }
             }
-            Entry::Symlink { path, target } => {
+            Entry::Symlink { path, target, .. } => {
                 // tenants.target.wants/tenant@<id>.service -> ../tenant@<id>.service
                 assert_eq!(
                     target,
@@ -343,14 +352,18 @@ fn check_render(tenant: &Tenant) {
             }
         }
     }
-    assert_eq!(
-        files,
-        [
-            PathBuf::from(id.slice()),
-            PathBuf::from(id.instance(Template::Tenant))
-        ],
-        "{entries:#?}"
-    );
+    let mut expected_files = vec![
+        PathBuf::from(id.slice()),
+        PathBuf::from(id.instance(Template::Tenant)),
+    ];
+    for c in &tenant.containers {
+        expected_files.push(PathBuf::from(format!(
+            "{}.nspawn",
+            id.machine(c.name.as_str())
+        )));
+        expected_files.push(PathBuf::from(id.machine_unit(c.name.as_str())));
+    }
+    assert_eq!(files, expected_files, "{entries:#?}");
     let mut expected = Vec::new();
     if tenant.enabled {
         expected.push(Path::new("tenants.target.wants").join(id.instance(Template::Tenant)));
@@ -394,6 +407,74 @@ fn check_tenant_unit(tenant: &Tenant, content: &str) {
             "render wrote {key}=:\n{content}"
         );
     }
+}
+
+/// `<tenant>.<name>.nspawn`: the command and environment read back, with
+/// nspawn's rules, exactly as declared; nothing else is in it.
+fn check_nspawn(tenant: &Tenant, path: &Path, content: &str) {
+    let c = tenant
+        .containers
+        .iter()
+        .find(|c| Path::new(&format!("{}.nspawn", tenant.id.machine(c.name.as_str()))) == path)
+        .unwrap_or_else(|| panic!("{path:?} is no container's"));
+    let reader = Reader::parse(content)
+        .unwrap_or_else(|e| panic!("the .nspawn file does not read: {e}\n{content}"));
+    assert_eq!(
+        reader.section_names(),
+        ["Exec", "Files", "Network"],
+        "{content}"
+    );
+    let params = reader.values("Exec", "Parameters");
+    match &c.command {
+        Some(command) => {
+            assert_eq!(params.len(), 1, "{content}");
+            assert_eq!(
+                unquote_verbatim(params[0]).unwrap(),
+                command.argv(),
+                "{content}"
+            );
+        }
+        None => {
+            assert!(params.is_empty(), "{content}");
+            assert_eq!(reader.values("Exec", "Boot"), ["yes"], "{content}");
+        }
+    }
+    let env: Vec<String> = reader
+        .values("Exec", "Environment")
+        .into_iter()
+        .flat_map(|raw| unquote_verbatim(raw).unwrap())
+        .collect();
+    let expected: Vec<String> = c
+        .environment
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    assert_eq!(env, expected, "{content}");
+}
+
+/// `systemd-nspawn@<tenant>.<name>.service`: in the tenant's slice, part of
+/// the tenant.
+fn check_container_unit(tenant: &Tenant, path: &Path, content: &str) {
+    assert!(
+        tenant
+            .containers
+            .iter()
+            .any(|c| Path::new(&tenant.id.machine_unit(c.name.as_str())) == path),
+        "{path:?} is no container's"
+    );
+    let reader = Reader::parse(content)
+        .unwrap_or_else(|e| panic!("the container unit does not read: {e}\n{content}"));
+    assert_eq!(reader.section_names(), ["Unit", "Service"], "{content}");
+    assert_eq!(
+        reader.values("Service", "Slice"),
+        [tenant.id.slice().as_str()],
+        "{content}"
+    );
+    assert_eq!(
+        reader.values("Unit", "PartOf"),
+        [tenant.id.instance(Template::Tenant).as_str()],
+        "{content}"
+    );
 }
 
 fn check_slice(tenant: &Tenant, content: &str) {

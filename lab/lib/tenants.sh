@@ -110,3 +110,55 @@ expected_limits() {
     (if .tasksMax   then "TasksMax=\(.tasksMax)"   else empty end)
   ' "$1"
 }
+
+# --- containers (issue #9) ------------------------------------------------------------------
+
+# busybox_image ROOT NAME: a directory image /var/lib/bitbuilder/images/NAME in the guest
+# tree, built from the rootfs's own busybox-static (a shell and the usual tools, nothing
+# else): bin/ with busybox and its applet links, the empty mount points nspawn needs, and an
+# os-release. Prints nothing; fails when busybox is missing.
+busybox_image() {
+  local root=$1 dir=$1/var/lib/bitbuilder/images/$2 applet
+  must_be_under "$dir" "$LAB_VAR" || return 1
+  [ -x "$root/bin/busybox" ] || { echo "no busybox in the guest rootfs" >&2; return 1; }
+  mkdir -p "$dir/bin" "$dir/etc" "$dir/usr/lib" "$dir/proc" "$dir/sys" "$dir/dev" \
+    "$dir/run" "$dir/tmp" "$dir/var" "$dir/root" || return 1
+  cp "$root/bin/busybox" "$dir/bin/busybox" || return 1
+  for applet in sh echo cat ls id sleep wc grep ip ping nc hostname env printf readlink \
+                stat mount touch mkdir head tr true false; do
+    ln -sf busybox "$dir/bin/$applet" || return 1
+  done
+  printf 'ID=busybox\nNAME="BitBuilder lab busybox"\n' > "$dir/usr/lib/os-release" || return 1
+  printf 'root:x:0:0:root:/root:/bin/sh\n' > "$dir/etc/passwd"
+}
+
+# tenants_on_tmpfs ROOT: /var/lib/tenants on a tmpfs in the guest. The container tier's
+# root is itself an overlayfs, which cannot be the upper layer of the containers' overlays
+# (a real host has ext4/xfs there).
+tenants_on_tmpfs() {
+  local dir=$1/etc/systemd/system
+  must_be_under "$dir" "$LAB_VAR" || return 1
+  mkdir -p "$dir/local-fs.target.wants" || return 1
+  printf '%s\n' '[Unit]' 'Description=Tenant state on a tmpfs (lab: the root is an overlayfs)' \
+    '[Mount]' 'What=tmpfs' 'Where=/var/lib/tenants' 'Type=tmpfs' 'Options=mode=0755' \
+    > "$dir/var-lib-tenants.mount" || return 1
+  ln -sf ../var-lib-tenants.mount "$dir/local-fs.target.wants/var-lib-tenants.mount"
+}
+
+# machine_of TENANT NAME -> the machine name (<tenant>.<name>)
+machine_of() { echo "$1.$2"; }
+
+# nspawn_settings MACHINE...: until tenant-generator writes render::Root::Nspawn entries to
+# /run/systemd/nspawn (a separate change), they are in its output directory; copy them
+# where nspawn reads them, saying so. Once the generator writes them, this does nothing.
+nspawn_settings() {
+  local m
+  for m in "$@"; do
+    in_guest test -e "/run/systemd/nspawn/$m.nspawn" && continue
+    in_guest test -e "/run/systemd/generator/$m.nspawn" ||
+      fail "no settings for $m: neither /run/systemd/nspawn/$m.nspawn nor the generator's copy"
+    echo "note: /run/systemd/nspawn/$m.nspawn missing (the generator does not write Root::Nspawn yet); copying it"
+    in_guest mkdir -p /run/systemd/nspawn
+    in_guest cp "/run/systemd/generator/$m.nspawn" "/run/systemd/nspawn/$m.nspawn"
+  done
+}

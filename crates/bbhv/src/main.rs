@@ -1,6 +1,7 @@
 //! `bbhv`: the BitBuilder Hypervisor command line. One module per verb.
 
 mod host;
+mod image;
 mod net;
 mod reload;
 mod render;
@@ -35,6 +36,9 @@ enum Command {
     Report(report::Args),
     /// Print the JSON Schema of metadata.json (schema/metadata.schema.json).
     Schema(schema::Args),
+    /// Images (images/NAME.json): verify an image file's digest.
+    #[command(subcommand)]
+    Image(image::Command),
     /// Hooks run by the tenant units (tenant@, tenant-infra@, tenant-vm@).
     #[command(subcommand)]
     Tenant(tenant::Command),
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Command::Tenant(command) => tenant::run(command),
         Command::Net(command) => net::run(command),
         Command::Reload(args) => reload::run(args),
+        Command::Image(command) => image::run(command),
     };
     match result {
         Ok(code) => code,

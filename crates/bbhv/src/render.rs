@@ -1,10 +1,10 @@
 //! `bbhv render REPO --out DIR | --dryrun`: exactly what tenant-generator
-//! writes, through the same code.
+//! and mount-generator write, through the same code.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bbhv_generator::{Checkout, Staging, plan};
+use bbhv_generator::{Checkout, MOUNT_GENERATOR, Plan, Staging, plan};
 use bbhv_render::Entry;
 
 #[derive(Debug, clap::Args)]
@@ -18,7 +18,8 @@ pub struct Args {
     /// first tenant by id keeps it.
     #[arg(long, value_name = "DIR")]
     applied: Option<PathBuf>,
-    /// Make DIR exactly the rendered tree. The units are written into a new
+    /// Make DIR exactly the rendered tree (both generators' units; `.nspawn`
+    /// settings too, until they get a directory of their own). The units are written into a new
     /// hidden directory beside DIR, which then replaces DIR in one step
     /// (renameat2 RENAME_EXCHANGE); the old tree is removed without
     /// following any link in it. Nothing already in DIR is kept or written
@@ -45,12 +46,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => {
             let mut staging = Staging::create(path)?;
             plan.render_each(|entries| staging.dir().write(entries));
+            for entries in mounts(&plan) {
+                staging.dir().write(&entries)?;
+            }
             staging.commit()?;
         }
         None => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             plan.render_each(|entries| print_entries(&mut out, entries));
+            for entries in mounts(&plan) {
+                print_entries(&mut out, &entries)?;
+            }
         }
     }
     // Problems on stderr, as the generator logs them.
@@ -66,12 +73,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// What mount-generator writes for the plan: the image mounts, then each
+/// tenant's container roots.
+fn mounts(plan: &Plan) -> Vec<Vec<Entry>> {
+    let Some(facts) = &plan.facts else {
+        return Vec::new();
+    };
+    let mut facts = facts.clone();
+    facts.generator = MOUNT_GENERATOR;
+    let mut all = vec![bbhv_render::mounts::render_image_mounts(
+        &plan.images,
+        &facts,
+    )];
+    for tenant in &plan.tenants {
+        let mut entries = bbhv_render::mounts::render_storage(tenant, &facts);
+        entries.extend(bbhv_render::mounts::render_overlays(
+            tenant,
+            &plan.images,
+            &facts,
+        ));
+        all.push(entries);
+    }
+    all
+}
+
 /// Quadlet's `--dryrun` format: `---path---`, then the content.
 fn print_entries(out: &mut impl std::io::Write, entries: &[Entry]) -> std::io::Result<()> {
     for entry in entries {
         match entry {
-            Entry::File { path, content } => write!(out, "---{}---\n{content}\n", path.display())?,
-            Entry::Symlink { path, target } => {
+            Entry::File { path, content, .. } => {
+                write!(out, "---{}---\n{content}\n", path.display())?
+            }
+            Entry::Symlink { path, target, .. } => {
                 writeln!(out, "---{}---\n-> {}\n", path.display(), target.display())?
             }
         }

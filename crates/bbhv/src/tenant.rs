@@ -15,8 +15,15 @@ pub enum Command {
     /// and summarize it (tenant@.service).
     Check { id: String },
     /// Check tenant ID, then create its state directories under
-    /// /var/lib/tenants/ID (tenant-infra@.service).
+    /// /var/lib/tenants/ID: systemd/, and upper/NAME, work/NAME per container
+    /// (tenant-infra@.service).
     Prepare { id: String },
+    /// Create or grow tenant ID's state file system to its storageQuota:
+    /// /var/lib/bitbuilder/storage/ID.img, a sparse ext4 image that
+    /// mount-generator's unit mounts on /var/lib/tenants/ID
+    /// (bitbuilder-storage@.service). A lowered quota is not applied (ext4
+    /// does not shrink safely); it says so.
+    Storage { id: String },
     /// Run VM `TENANT_VM` (tenant-vm@.service): not available yet.
     Vm { instance: String },
 }
@@ -30,8 +37,17 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Prepare { id } => {
             let (tenant, _) = load(&id)?;
             let state = HostPaths::from_env().tenants_dir.join(tenant.id.as_str());
-            // systemd/: the tenant's unit drop-ins; upper/, work/: its overlay.
-            for dir in ["", "systemd", "upper", "work"] {
+            // systemd/: the tenant's unit drop-ins; upper/, work/: its
+            // containers' overlays (upper/<name>, work/<name>; the root is
+            // mounted on root/<name>).
+            let mut dirs: Vec<String> = ["", "systemd", "upper", "work", "root"]
+                .map(String::from)
+                .to_vec();
+            for c in &tenant.containers {
+                dirs.push(format!("upper/{}", c.name));
+                dirs.push(format!("work/{}", c.name));
+            }
+            for dir in &dirs {
                 let path = state.join(dir);
                 std::fs::DirBuilder::new()
                     .recursive(true)
@@ -41,6 +57,10 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             println!("tenant {}: state in {}", tenant.id, state.display());
         }
+        Command::Storage { id } => {
+            let (tenant, _) = load(&id)?;
+            storage(&tenant)?;
+        }
         Command::Vm { instance } => {
             bail!(
                 "VM {instance}: virtual machines are not available in this version; \
@@ -49,6 +69,104 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `bbhv tenant storage`: the image file exists with at least the quota's size.
+fn storage(tenant: &Tenant) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let Some(quota) = tenant.resources.storage_quota else {
+        println!("tenant {}: no storageQuota, nothing to do", tenant.id);
+        return Ok(());
+    };
+    let dir = HostPaths::from_env().storage_dir;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{}.img", tenant.id));
+    let open = |create: bool| {
+        let mut options = std::fs::OpenOptions::new();
+        options
+            .read(true)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+        if create {
+            options.create_new(true);
+        }
+        options.open(&path)
+    };
+    let tool = |program: &str, args: &[&std::ffi::OsStr]| -> anyhow::Result<()> {
+        let status = std::process::Command::new(program)
+            .args(args)
+            .status()
+            .with_context(|| format!("running {program}"))?;
+        // e2fsck -p: 1 means errors were corrected.
+        if status.success() || (program.ends_with("e2fsck") && status.code() == Some(1)) {
+            Ok(())
+        } else {
+            bail!("{program} {} failed: {status}", path.display())
+        }
+    };
+    match open(true) {
+        Ok(file) => {
+            file.set_len(quota.bytes())
+                .with_context(|| format!("sizing {}", path.display()))?;
+            drop(file);
+            let created = tool(
+                "/usr/sbin/mkfs.ext4",
+                &[
+                    "-q".as_ref(),
+                    "-F".as_ref(),
+                    "-m".as_ref(),
+                    "0".as_ref(),
+                    "-E".as_ref(),
+                    "root_owner=0:0".as_ref(),
+                    path.as_os_str(),
+                ],
+            );
+            if let Err(e) = created {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+            println!(
+                "tenant {}: created {} ({quota}, ext4)",
+                tenant.id,
+                path.display()
+            );
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let file = open(false).with_context(|| format!("opening {}", path.display()))?;
+            let meta = file.metadata()?;
+            if !meta.is_file() {
+                bail!("{} is not a regular file", path.display());
+            }
+            let size = meta.len();
+            drop(file);
+            if size < quota.bytes() {
+                // Offline: this runs before the file system is mounted.
+                tool(
+                    "/usr/sbin/e2fsck",
+                    &["-f".as_ref(), "-p".as_ref(), path.as_os_str()],
+                )?;
+                open(false)?.set_len(quota.bytes())?;
+                tool("/usr/sbin/resize2fs", &[path.as_os_str()])?;
+                println!("tenant {}: grew {} to {quota}", tenant.id, path.display());
+            } else if size > quota.bytes() {
+                eprintln!(
+                    "tenant {}: storageQuota is {quota} but {} holds {size} bytes; \
+                     shrinking is not done (copy the state to a new file system by hand)",
+                    tenant.id,
+                    path.display()
+                );
+            } else {
+                println!("tenant {}: {} is {quota}", tenant.id, path.display());
+            }
+        }
+        Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+    }
+    Ok(())
 }
 
 fn load(id: &str) -> anyhow::Result<(Tenant, Option<String>)> {
@@ -89,6 +207,19 @@ fn summary(tenant: &Tenant, commit: Option<&str>) -> String {
         tenant.containers.len(),
         tenant.vms.len()
     ));
+    let addresses = tenant.workload_addresses();
+    for c in &tenant.containers {
+        let mut part = format!(
+            "container {} ({}",
+            tenant.id.machine(c.name.as_str()),
+            tenant.id.machine_unit(c.name.as_str())
+        );
+        if let Some(addr) = addresses.get(&c.name) {
+            part.push_str(&format!(", {addr}"));
+        }
+        part.push(')');
+        parts.push(part);
+    }
     if let Some(net) = &tenant.network {
         let mut n = String::from("network");
         if let Some(vlan) = net.vlan {

@@ -1,7 +1,8 @@
 //! Golden trees: `tests/golden/<case>/input` (a repository) is applied as a
 //! generation, tenant-generator runs as systemd runs it, and the output tree
 //! must equal `expected/` (file list with symlinks first, then contents), and
-//! the report `report.json`. `BLESS=1` (or `make bless`) rewrites them.
+//! the report `report.json`; mount-generator's output must equal `mounts/`
+//! (absent when it writes nothing). `BLESS=1` (or `make bless`) rewrites them.
 
 mod common;
 
@@ -22,8 +23,24 @@ fn golden_trees() {
             &std::fs::read_to_string(host.run_dir().join("generator-report.json")).unwrap(),
         );
         let status = format!("exit={}\n{stderr}", output.status.code().unwrap_or(-1));
+        let mounts_out = host.dir.path().join("mounts");
+        let mounts_run = host.generate_mounts(&mounts_out);
+        assert!(
+            mounts_run.status.success(),
+            "{name}: mount-generator: {}",
+            String::from_utf8_lossy(&mounts_run.stderr)
+        );
+        let mounts: Vec<(String, String)> = snapshot(&mounts_out)
+            .into_iter()
+            .map(|(path, content)| (path, host.normalize(&content)))
+            .collect();
 
         if bless() {
+            if mounts.is_empty() {
+                let _ = std::fs::remove_dir_all(case.join("mounts"));
+            } else {
+                write_snapshot(&case.join("mounts"), &mounts);
+            }
             write_snapshot(&case.join("expected"), &actual);
             std::fs::write(case.join("report.json"), &report).unwrap();
             std::fs::write(case.join("stderr.txt"), &status).unwrap();
@@ -42,6 +59,19 @@ fn golden_trees() {
                 .collect::<String>()
         };
         let case_name = &name;
+        let expected_mounts = if case.join("mounts").exists() {
+            snapshot(&case.join("mounts"))
+        } else {
+            Vec::new()
+        };
+        assert_same_text(
+            &format!("{case_name}: mount-generator's file list"),
+            &list(&expected_mounts),
+            &list(&mounts),
+        );
+        for ((path, want), (_, got)) in expected_mounts.iter().zip(&mounts) {
+            assert_same_text(&format!("{case_name}: mounts/{path}"), want, got);
+        }
         assert_same_text(
             &format!("{case_name}: file list"),
             &list(&expected),

@@ -29,16 +29,15 @@ fn invalid_repositories_are_refused_with_exact_diagnostics() {
 
 #[test]
 fn the_example_repository_is_valid() {
-    let output = bbhv(&[
-        "validate",
-        workspace().join("examples/repo").to_str().unwrap(),
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    assert!(output.stdout.is_empty());
+    for example in ["examples/repo", "examples/containers"] {
+        let output = bbhv(&["validate", workspace().join(example).to_str().unwrap()]);
+        assert!(
+            output.status.success(),
+            "{example}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        assert!(output.stdout.is_empty());
+    }
 }
 
 #[test]

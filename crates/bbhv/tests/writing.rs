@@ -68,6 +68,7 @@ fn render_out_never_writes_through_links_planted_in_dir_and_drops_old_files() {
     let host = Host::with_repo(&workspace().join("examples/repo"));
     let reference = host.dir.path().join("reference");
     assert!(host.generate(&reference).status.success());
+    assert!(host.generate_mounts(&reference).status.success());
 
     let out = host.dir.path().join("out");
     assert!(render_out(&host.current(), &out).status.success());

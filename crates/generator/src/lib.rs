@@ -4,18 +4,22 @@
 
 mod checkout;
 mod lock;
+mod mounts;
 mod paths;
 mod report;
 mod run;
 mod write;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use bbhv_render::{Entry, Facts};
-use bbhv_spec::{Diagnostic, Tenant, check_fleet, locate};
+use bbhv_spec::values::ImageName;
+use bbhv_spec::{Diagnostic, Image, Tenant, check_fleet, locate};
 
 pub use checkout::{Checkout, CheckoutError, Current};
 pub use lock::{LockError, SharedLock};
+pub use mounts::{MOUNT_GENERATOR, run_mounts};
 pub use paths::HostPaths;
 pub use report::{Line, Priority, Report, State, Status, TenantReport, escape};
 pub use run::{Log, run};
@@ -32,6 +36,8 @@ pub struct Plan {
     /// there are no tenants either, and the report says why).
     pub facts: Option<Facts>,
     pub tenants: Vec<Tenant>,
+    /// The images the good tenants' containers use (`images/<name>.json`).
+    pub images: BTreeMap<ImageName, Image>,
     pub report: Report,
 }
 
@@ -41,19 +47,25 @@ pub struct Plan {
 /// holds a VLAN, port, name or subnet there keeps it against a newcomer. It
 /// is read only when tenants conflict, and only for those tenants.
 pub fn plan(checkout: &Checkout, applied: Option<&Path>) -> Plan {
+    plan_as(checkout, applied, GENERATOR)
+}
+
+/// [`plan`] for the generator `generator` (named in provenance headers).
+pub fn plan_as(checkout: &Checkout, applied: Option<&Path>, generator: &'static str) -> Plan {
     let root = checkout.root.to_string_lossy().into_owned();
     let mut report = Report::new(
         Some(root.clone()),
         checkout.commit.clone(),
         State::Generated,
     );
-    let facts = match Facts::new(GENERATOR, &root, checkout.commit.as_deref()) {
+    let facts = match Facts::new(generator, &root, checkout.commit.as_deref()) {
         Ok(facts) => facts,
         Err(e) => {
             report.errors.push(e.to_string());
             return Plan {
                 facts: None,
                 tenants: Vec::new(),
+                images: BTreeMap::new(),
                 report,
             };
         }
@@ -66,6 +78,7 @@ pub fn plan(checkout: &Checkout, applied: Option<&Path>) -> Plan {
             return Plan {
                 facts,
                 tenants: Vec::new(),
+                images: BTreeMap::new(),
                 report,
             };
         }
@@ -111,6 +124,10 @@ pub fn plan(checkout: &Checkout, applied: Option<&Path>) -> Plan {
             .collect();
         found = check_fleet(&tenants, &before);
     }
+    // What containers use must be in the checkout: images/<name>.json,
+    // valid, and extensions/<name>/.
+    let (images, missing) = resolve_images(&checkout.root, &tenants, &mut report);
+    found.extend(missing);
     let mut conflicts: Vec<Vec<Diagnostic>> = vec![Vec::new(); tenants.len()];
     for conflict in found {
         let tenant = &tenants[conflict.index];
@@ -145,11 +162,80 @@ pub fn plan(checkout: &Checkout, applied: Option<&Path>) -> Plan {
         }
     }
     report.tenants.sort_by(|a, b| a.id.cmp(&b.id));
+    let used: std::collections::BTreeSet<&ImageName> = good
+        .iter()
+        .flat_map(|t| t.containers.iter().map(|c| &c.image))
+        .collect();
+    let images = images
+        .into_iter()
+        .filter(|(name, _)| used.contains(name))
+        .collect();
     Plan {
         facts,
         tenants: good,
+        images,
         report,
     }
+}
+
+/// Reads every image the tenants' containers name, once each, and checks
+/// their extensions. An invalid image file is a run error (its problems are
+/// reported once); each container that uses a missing or invalid image, or
+/// names a missing extension, fails its tenant at that key.
+fn resolve_images(
+    root: &Path,
+    tenants: &[Tenant],
+    report: &mut Report,
+) -> (BTreeMap<ImageName, Image>, Vec<bbhv_spec::Conflict>) {
+    let mut images: BTreeMap<ImageName, Result<Image, String>> = BTreeMap::new();
+    let mut extensions: BTreeMap<ImageName, Result<(), String>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (index, tenant) in tenants.iter().enumerate() {
+        for container in &tenant.containers {
+            let image = images.entry(container.image.clone()).or_insert_with(|| {
+                let name = container.image.as_str();
+                let file = Image::source_file(name);
+                let text = bbhv_repo::read_image(root, name)
+                    .map_err(|e| format!("image {name:?} is not declared: {file}: {e}"))?;
+                Image::parse(&file, name, &text).map_err(|diagnostics| {
+                    let count = diagnostics.len();
+                    for d in diagnostics {
+                        report.errors.push(d.to_string());
+                    }
+                    format!("image {name:?} is invalid: {file} has {count} problems (in the report's errors)")
+                })
+            });
+            if let Err(message) = image {
+                problems.push(bbhv_spec::Conflict {
+                    index,
+                    pointer: format!("/containers/{}/image", container.name),
+                    message: message.clone(),
+                    owner: tenant.id.clone(),
+                });
+            }
+            for (i, extension) in container.extensions.iter().enumerate() {
+                let found = extensions
+                    .entry(extension.clone())
+                    .or_insert_with(|| bbhv_repo::check_extension(root, extension.as_str()));
+                if let Err(message) = found {
+                    problems.push(bbhv_spec::Conflict {
+                        index,
+                        pointer: format!("/containers/{}/extensions/{i}", container.name),
+                        message: format!(
+                            "extension {:?} is not in the checkout: {message}",
+                            extension.as_str()
+                        ),
+                        owner: tenant.id.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let images = images
+        .into_iter()
+        .filter_map(|(name, image)| Some((name, image.ok()?)))
+        .collect();
+    (images, problems)
 }
 
 impl Plan {

@@ -36,6 +36,11 @@ pub struct HostPaths {
     pub lock: PathBuf,
     /// `$BITBUILDER_TENANTS_DIR`, else `/var/lib/tenants`.
     pub tenants_dir: PathBuf,
+    /// Image files (`$BITBUILDER_IMAGES_DIR`, else `<state>/images`).
+    pub images_dir: PathBuf,
+    /// Tenants' state file systems (`$BITBUILDER_STORAGE_DIR`, else
+    /// `<state>/storage`): `<id>.img`, see `bbhv tenant storage`.
+    pub storage_dir: PathBuf,
     /// Where the static units are (the target of `.wants` symlinks).
     pub system_unit_dir: PathBuf,
     /// systemd's normal generator directory (what the templates' conditions check).
@@ -74,6 +79,8 @@ impl HostPaths {
             lock: run_dir.join(LOCK_FILE),
             run_dir,
             tenants_dir: var("BITBUILDER_TENANTS_DIR").unwrap_or_else(|| TENANTS_DIR.into()),
+            images_dir: var("BITBUILDER_IMAGES_DIR").unwrap_or_else(|| state.join("images")),
+            storage_dir: var("BITBUILDER_STORAGE_DIR").unwrap_or_else(|| state.join("storage")),
             system_unit_dir: bbhv_render::SYSTEM_UNIT_DIR.into(),
             generator_dir: GENERATOR_DIR.into(),
             lock_wait,
@@ -103,6 +110,14 @@ mod tests {
         );
         assert_eq!(paths.lock, PathBuf::from("/run/bitbuilder/lock"));
         assert_eq!(paths.tenants_dir, PathBuf::from("/var/lib/tenants"));
+        assert_eq!(
+            paths.images_dir,
+            PathBuf::from(bbhv_spec::image::IMAGES_DIR)
+        );
+        assert_eq!(
+            paths.storage_dir,
+            PathBuf::from(bbhv_render::mounts::STORAGE_DIR)
+        );
         assert_eq!(
             paths.system_unit_dir,
             PathBuf::from("/usr/lib/systemd/system")

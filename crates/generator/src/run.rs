@@ -17,6 +17,8 @@ use crate::{
 /// verify`; stderr alone is lost at early boot), or a buffer for tests.
 #[derive(Debug)]
 pub struct Log {
+    /// The program the lines are from.
+    name: &'static str,
     kmsg: Option<std::fs::File>,
     stderr: bool,
     captured: Option<Mutex<Vec<Line>>>,
@@ -25,7 +27,13 @@ pub struct Log {
 impl Log {
     /// stderr and `/dev/kmsg` (when it can be opened).
     pub fn open() -> Log {
+        Log::open_as(GENERATOR)
+    }
+
+    /// stderr and `/dev/kmsg`, the lines from program `name`.
+    pub fn open_as(name: &'static str) -> Log {
         Log {
+            name,
             kmsg: std::fs::OpenOptions::new()
                 .write(true)
                 .open("/dev/kmsg")
@@ -38,6 +46,7 @@ impl Log {
     /// Keeps every line, for tests.
     pub fn capture() -> Log {
         Log {
+            name: GENERATOR,
             kmsg: None,
             stderr: false,
             captured: Some(Mutex::new(Vec::new())),
@@ -58,13 +67,14 @@ impl Log {
     /// One record per line; the line is already escaped.
     pub fn line(&self, line: &Line) {
         if self.stderr && line.priority.is_problem() {
-            eprintln!("{GENERATOR}: {}", line.text);
+            eprintln!("{}: {}", self.name, line.text);
         }
         if let Some(mut kmsg) = self.kmsg.as_ref() {
             let _ = kmsg.write_all(
                 format!(
-                    "<{}>{GENERATOR}[{}]: {}\n",
+                    "<{}>{}[{}]: {}\n",
                     line.priority.syslog(),
+                    self.name,
                     std::process::id(),
                     line.text
                 )

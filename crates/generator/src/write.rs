@@ -455,6 +455,7 @@ mod tests {
 
     fn file(path: &str, content: &str) -> Entry {
         Entry::File {
+            root: bbhv_render::Root::Units,
             path: path.into(),
             content: content.into(),
         }
@@ -512,6 +513,7 @@ mod tests {
             out.write(&[
                 file(&format!("t{i}.d/conf"), "x"),
                 Entry::Symlink {
+                    root: bbhv_render::Root::Units,
                     path: format!("w.wants/t{i}").into(),
                     target: "/t".into(),
                 },

@@ -75,6 +75,27 @@ impl TenantNet {
         if let Some(gw) = net.ipv6 {
             hosts.push(("gateway".to_owned(), IpAddr::V6(gw.addr())));
         }
+        // Workloads by name, at their static addresses.
+        let v4 = tenant.workload_addresses();
+        for (name, addr) in &v4 {
+            hosts.push((name.as_str().to_owned(), IpAddr::V4(*addr)));
+        }
+        for (name, addr) in tenant.workload_addresses6() {
+            hosts.push((name.as_str().to_owned(), IpAddr::V6(addr)));
+        }
+        let ports = tenant
+            .containers
+            .iter()
+            .filter_map(|c| Some((c, *v4.get(&c.name)?)))
+            .flat_map(|(c, address)| {
+                c.ports.iter().map(move |p| Forward {
+                    udp: p.protocol == bbhv_spec::values::Protocol::Udp,
+                    host_port: p.host,
+                    address,
+                    port: p.container,
+                })
+            })
+            .collect();
         Some(TenantNet {
             bridge: id.interface(InterfacePrefix::Bridge),
             wireguard: net
@@ -88,7 +109,7 @@ impl TenantNet {
             gateway6: net.ipv6,
             dhcp: net.dhcp,
             hosts,
-            ports: Vec::new(),
+            ports,
             id,
         })
     }

@@ -4,6 +4,9 @@
 
 use std::path::PathBuf;
 
+pub mod container;
+pub mod mounts;
+
 use bbhv_spec::Tenant;
 use bbhv_spec::names::Template;
 use bbhv_unit::{Line, Syntax, Token, UnitFile, Value, ValueError};
@@ -67,17 +70,42 @@ pub struct FactsError {
     pub source: ValueError,
 }
 
-/// One entry of the rendered tree, relative to the output directory.
+/// Which directory an entry is written to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Root {
+    /// The generator's output directory (units).
+    Units,
+    /// `/run/systemd/network` (networkd), files named `bbhv-*`.
+    Network,
+    /// `/run/systemd/nspawn` (`.nspawn` settings), files named after machines.
+    Nspawn,
+}
+
+/// One entry of the rendered tree, relative to its root's directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    File { path: PathBuf, content: String },
-    Symlink { path: PathBuf, target: PathBuf },
+    File {
+        root: Root,
+        path: PathBuf,
+        content: String,
+    },
+    Symlink {
+        root: Root,
+        path: PathBuf,
+        target: PathBuf,
+    },
 }
 
 impl Entry {
     pub fn path(&self) -> &std::path::Path {
         match self {
             Entry::File { path, .. } | Entry::Symlink { path, .. } => path,
+        }
+    }
+
+    pub fn root(&self) -> Root {
+        match self {
+            Entry::File { root, .. } | Entry::Symlink { root, .. } => *root,
         }
     }
 }
@@ -91,13 +119,13 @@ impl Entry {
 pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
     let id = &tenant.id;
     let source = Line::join(&facts.source_root, "/", &Line::from(id.metadata_file()));
-    let header = provenance(facts, &source);
+    let header = provenance(facts, &source, Syntax::Unit);
     let title = Line::join(&Line::constant("Tenant"), " ", &Line::from(id.token()));
     let description = match &tenant.description {
         Some(text) => Line::join(&title, ": ", text),
         None => title,
     };
-    let mut entries = Vec::with_capacity(3);
+    let mut entries = Vec::with_capacity(3 + 2 * tenant.containers.len());
 
     // tenants-<bucket>-<id>.slice: the tenant's share of the host.
     let mut slice = header.clone();
@@ -126,6 +154,7 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
         slice.set("TasksMax", Value::number(tasks));
     }
     entries.push(Entry::File {
+        root: Root::Units,
         path: id.slice().into(),
         content: slice.render(),
     });
@@ -136,6 +165,7 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
     // workloads are PartOf= it.
     if let Some(content) = tenant_network::render(tenant, facts, header.clone(), &source) {
         entries.push(Entry::File {
+            root: Root::Units,
             path: id.instance(Template::Network).into(),
             content,
         });
@@ -144,7 +174,7 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
     let mut unit = header;
     unit.section("Unit")
         .set("Description", description.into())
-        .set("SourcePath", source.into())
+        .set("SourcePath", Value::line(&source))
         // It runs nothing, so it needs no ordering after basic.target, and
         // it is not stopped at shutdown: stopping it would run its stop
         // command once per tenant (30 s at 5,000 tenants, bench/README.md).
@@ -154,6 +184,10 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
     if tenant.network.is_some() {
         unit.set("Requires", id.unit_token(Template::Network).into());
     }
+    // Its containers start with it (they are PartOf= it).
+    for container in container::container_units(tenant) {
+        unit.set("Wants", container.into());
+    }
     unit.section("Service")
         .set("Type", Token::constant("oneshot").into())
         .set("RemainAfterExit", Value::boolean(true))
@@ -162,12 +196,16 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
         // tenant runs nothing, so nothing needs a sandbox (docs).
         .set("ExecStop", Token::constant("/bin/true").into());
     entries.push(Entry::File {
+        root: Root::Units,
         path: id.instance(Template::Tenant).into(),
         content: unit.render(),
     });
 
+    entries.extend(container::render_containers(tenant, facts, &source));
+
     if tenant.enabled {
         entries.push(Entry::Symlink {
+            root: Root::Units,
             path: PathBuf::from("tenants.target.wants").join(id.instance(Template::Tenant)),
             target: PathBuf::from("..").join(id.instance(Template::Tenant)),
         });
@@ -182,13 +220,14 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
 /// cannot finish a unit's commands once its file is gone.
 pub fn render_rerun() -> Vec<Entry> {
     vec![Entry::Symlink {
+        root: Root::Units,
         path: PathBuf::from("multi-user.target.wants").join(RERUN_UNIT),
         target: PathBuf::from(SYSTEM_UNIT_DIR).join(RERUN_UNIT),
     }]
 }
 
-fn provenance(facts: &Facts, source: &Line) -> UnitFile {
-    let mut file = UnitFile::new(Syntax::Unit);
+fn provenance(facts: &Facts, source: &Line, syntax: Syntax) -> UnitFile {
+    let mut file = UnitFile::new(syntax);
     let generator = Line::from(Token::constant(facts.generator));
     let commit = match &facts.commit {
         Some(commit) => Line::from(commit.clone()),

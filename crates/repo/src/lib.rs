@@ -268,3 +268,107 @@ fn describe_open_error(at: &OwnedFd, name: &Path, e: &std::io::Error, what: &str
         _ => e.to_string(),
     }
 }
+
+/// The largest `images/<name>.json` read: 64 KiB (a real one is a few
+/// hundred bytes).
+pub const MAX_IMAGE_BYTES: u64 = 64 << 10;
+
+/// Reads `images/<name>.json` below `root` with the refusals of
+/// [`read_tenants`] (no symlink anywhere on the way, regular files only,
+/// bounded size, UTF-8). The error says what is wrong, for a diagnostic.
+pub fn read_image(root: &Path, name: &str) -> Result<String, String> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(['.', '_', '-'])
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
+    if !valid {
+        return Err(format!("{name:?} is not an image name"));
+    }
+    let root_fd = open_dir(rustix::fs::CWD, root, OFlags::empty())
+        .map_err(|e| format!("cannot open the repository {}: {e}", root.display()))?;
+    let images = Path::new("images");
+    let images_fd = open_dir(&root_fd, images, OFlags::NOFOLLOW).map_err(|e| {
+        format!(
+            "images/: {}",
+            describe_open_error(&root_fd, images, &e, "directory")
+        )
+    })?;
+    let file = format!("{name}.json");
+    let path_fd = openat(
+        &images_fd,
+        file.as_str(),
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| describe_open_error(&images_fd, Path::new(&file), &e.into(), "file"))?;
+    let stat = rustix::fs::fstat(&path_fd).map_err(|e| e.to_string())?;
+    check_regular(&stat)?;
+    if stat.st_size as u64 > MAX_IMAGE_BYTES {
+        return Err(format!("larger than {} KiB", MAX_IMAGE_BYTES >> 10));
+    }
+    let fd = reopen_in(&path_fd, &images_fd, OsStr::new(&file), &stat)?;
+    let mut bytes = Vec::new();
+    std::fs::File::from(fd)
+        .take(MAX_IMAGE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_IMAGE_BYTES {
+        return Err(format!("larger than {} KiB", MAX_IMAGE_BYTES >> 10));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Whether `extensions/<name>/` is a real directory below `root` (no
+/// symlink on the way); the error says why not.
+pub fn check_extension(root: &Path, name: &str) -> Result<(), String> {
+    let root_fd = open_dir(rustix::fs::CWD, root, OFlags::empty())
+        .map_err(|e| format!("cannot open the repository {}: {e}", root.display()))?;
+    let extensions = Path::new("extensions");
+    let dir_fd = open_dir(&root_fd, extensions, OFlags::NOFOLLOW).map_err(|e| {
+        format!(
+            "extensions/: {}",
+            describe_open_error(&root_fd, extensions, &e, "directory")
+        )
+    })?;
+    open_dir(&dir_fd, Path::new(name), OFlags::NOFOLLOW)
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "extensions/{name}/: {}",
+                describe_open_error(&dir_fd, Path::new(name), &e, "directory")
+            )
+        })
+}
+
+/// [`reopen`] for a file directly in `dir_fd`.
+fn reopen_in(
+    path_fd: &OwnedFd,
+    dir_fd: &OwnedFd,
+    name: &OsStr,
+    stat: &rustix::fs::Stat,
+) -> Result<OwnedFd, String> {
+    use std::os::fd::AsRawFd as _;
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let proc_path = format!("/proc/self/fd/{}", path_fd.as_raw_fd());
+    let fd = match rustix::fs::open(&proc_path, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => {
+            openat(dir_fd, name, flags | OFlags::NOFOLLOW, Mode::empty())
+                .map_err(|e| e.to_string())?
+        }
+        Err(e) => return Err(format!("reopening for reading: {e}")),
+    };
+    let now = rustix::fs::fstat(&fd).map_err(|e| e.to_string())?;
+    check_regular(&now)?;
+    if (now.st_dev, now.st_ino) != (stat.st_dev, stat.st_ino) {
+        return Err("replaced while being read; try again".into());
+    }
+    Ok(fd)
+}

@@ -162,17 +162,21 @@ pub(crate) fn claims_of(t: &Tenant) -> Vec<(Claim, String)> {
             ));
         }
     }
-    let workloads = t
-        .containers
-        .iter()
-        .map(|c| ("containers", &c.name))
-        .chain(t.vms.iter().map(|v| ("vms", &v.name)));
-    for (kind, name) in workloads {
-        claims.push(claim(
-            "machine name",
-            t.id.machine(name.as_str()),
-            format!("/{kind}/{name}"),
-        ));
+    // Machine names (`<tenant>.<name>`) are unique by construction; the
+    // host ends of workload links are hashes, so they are claimed.
+    if t.network.is_some() {
+        let workloads = t
+            .containers
+            .iter()
+            .map(|c| ("containers", &c.name))
+            .chain(t.vms.iter().map(|v| ("vms", &v.name)));
+        for (kind, name) in workloads {
+            claims.push(claim(
+                "interface name",
+                t.id.workload_interface(name.as_str()),
+                format!("/{kind}/{name}"),
+            ));
+        }
     }
     claims
 }

@@ -5,6 +5,7 @@
 
 mod diag;
 pub mod fleet;
+pub mod image;
 mod json;
 pub mod model;
 pub mod names;
@@ -15,6 +16,7 @@ pub mod values;
 
 pub use diag::{Diagnostic, locate};
 pub use fleet::{Conflict, check_fleet};
+pub use image::Image;
 pub use json::MAX_DEPTH;
 pub use model::Metadata;
 pub use names::TenantId;

@@ -25,6 +25,8 @@ pub const RATE_PATTERN: &str = "^[1-9][0-9]{0,15}[KMG]?$";
 pub const PORT_PATTERN: &str = "^[0-9]{1,5}:[0-9]{1,5}(?:/(?:tcp|udp))?$";
 /// An environment variable name.
 pub const ENV_NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]{0,127}$";
+/// An IPv4 address.
+pub const IPV4_PATTERN: &str = "^[0-9]{1,3}(?:\\.[0-9]{1,3}){3}$";
 /// A systemd credential name.
 pub const CREDENTIAL_PATTERN: &str = "^[A-Za-z0-9_.-]{1,64}$";
 /// A WireGuard public key: 32 bytes in base64.
@@ -103,7 +105,8 @@ pub struct Resources {
     #[schemars(range(min = 1, max = 4194304))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tasks_max: Option<u32>,
-    /// Disk space for the tenant's state: bytes or K, M, G, T, like "20G".
+    /// Disk space for the tenant's state (a file system of that size, at
+    /// least 16M): bytes or K, M, G, T, like "20G".
     #[schemars(pattern(SIZE_PATTERN))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_quota: Option<String>,
@@ -183,18 +186,19 @@ pub struct Container {
     /// Name of the root image (images/<name>.json).
     #[schemars(pattern(IMAGE_PATTERN))]
     pub image: String,
-    /// The command and its arguments; the first is an absolute path. Default:
-    /// boot the image's init.
+    /// The command and its arguments; the first is an absolute path; no NUL,
+    /// CR or LF. Default: boot the image's init.
     #[serde(default)]
     #[schemars(length(min = 1, max = 256))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
     /// Environment variables: names of letters, digits and '_' not starting
-    /// with a digit; values without NUL.
+    /// with a digit; values on one line, tab the only control character.
     #[serde(default)]
     #[schemars(extend("propertyNames" = { "pattern": ENV_NAME_PATTERN }, "maxProperties" = 256))]
     pub environment: BTreeMap<String, String>,
-    /// System extensions (extensions/<name>) overlaid on /usr and /opt.
+    /// Extensions (trees extensions/<name>/ of the repository) overlaid on the
+    /// container's root, the last listed on top.
     #[serde(default)]
     #[schemars(length(max = 32), inner(pattern(IMAGE_PATTERN)))]
     pub extensions: Vec<String>,
@@ -202,6 +206,13 @@ pub struct Container {
     #[serde(default)]
     #[schemars(length(max = 64), inner(pattern(PORT_PATTERN)))]
     pub ports: Vec<String>,
+    /// The container's IPv4 address on the tenant's network, like
+    /// "10.100.0.10": inside network.ipv4's subnet, not its gateway, network
+    /// or broadcast address, unique in the tenant. Default: derived from the
+    /// name.
+    #[schemars(pattern(IPV4_PATTERN))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 /// A virtual machine, run by systemd-vmspawn (or qemu where vmspawn is missing).
@@ -219,6 +230,11 @@ pub struct Vm {
     #[serde(default = "default_memory")]
     #[schemars(pattern(SIZE_PATTERN))]
     pub memory: String,
+    /// The VM's IPv4 address on the tenant's network (as for containers).
+    /// Default: derived from the name.
+    #[schemars(pattern(IPV4_PATTERN))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 fn default_cpus() -> u32 {

@@ -66,10 +66,30 @@ impl TenantId {
         Token::new(self.slice()).expect("a slice name is a token")
     }
 
-    /// The machine name of a container or VM: `<tenant>-<name>`, at most 63
-    /// characters, a valid host name.
+    /// The machine name of a container or VM: `<tenant>.<name>`, at most 63
+    /// characters. A dot occurs in neither name, so every pair of tenant and
+    /// workload has its own machine name (`a` + `b-c` is `a.b-c`, `a-b` +
+    /// `c` is `a-b.c`) and no fleet check is needed; dots are valid in
+    /// machine and host names (two labels of at most 31 characters).
     pub fn machine(&self, workload: &str) -> String {
-        format!("{}-{workload}", self.0)
+        format!("{}.{workload}", self.0)
+    }
+
+    /// `systemd-nspawn@<tenant>.<name>.service`: the container's unit,
+    /// generated whole (an instance's own file beats the template, so
+    /// `machinectl start/stop` reach it).
+    pub fn machine_unit(&self, workload: &str) -> String {
+        format!("systemd-nspawn@{}.service", self.machine(workload))
+    }
+
+    /// The host end of a workload's veth (or its tap): `vw-` and 12 base32
+    /// characters (60 bits) of an FNV-1a hash of `<tenant>.<name>`, 15 bytes.
+    /// Unique in the fleet by the fleet check (a collision is a conflict the
+    /// incumbent wins); at 60 bits, 100,000 workloads collide with odds of
+    /// about 1 in 200,000,000.
+    pub fn workload_interface(&self, workload: &str) -> String {
+        let hash = fnv1a(self.machine(workload).as_bytes());
+        format!("{}{}", InterfacePrefix::Workload.as_str(), base32(hash, 12))
     }
 
     /// `tenant-vm@<tenant>_<vm>.service`: `_` cannot occur in either name, so
@@ -94,11 +114,7 @@ impl TenantId {
         if full.len() <= IFNAME_MAX {
             return full;
         }
-        const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-        let hash = fnv1a(self.0.as_bytes());
-        let tail: String = (0..7)
-            .map(|i| char::from(BASE32[((hash >> (5 * i)) & 31) as usize]))
-            .collect();
+        let tail = base32(fnv1a(self.0.as_bytes()), 7);
         let keep = IFNAME_MAX - prefix.len() - 1 - tail.len();
         let head = self.0[..keep].trim_end_matches('-');
         format!("{prefix}{head}_{tail}")
@@ -144,6 +160,9 @@ pub enum InterfacePrefix {
     WireGuard,
     /// The IFB device the tenant's egress is shaped on.
     Egress,
+    /// A workload's veth or tap ([`TenantId::workload_interface`]), not
+    /// one of the tenant's own links (not in [`InterfacePrefix::ALL`]).
+    Workload,
 }
 
 impl InterfacePrefix {
@@ -160,6 +179,7 @@ impl InterfacePrefix {
             InterfacePrefix::Vlan => "vt-",
             InterfacePrefix::WireGuard => "wt-",
             InterfacePrefix::Egress => "et-",
+            InterfacePrefix::Workload => "vw-",
         }
     }
 }
@@ -176,8 +196,16 @@ pub fn is_name(s: &str) -> bool {
         && bytes[bytes.len() - 1] != b'-'
 }
 
+/// The low `n` * 5 bits of `hash` in lowercase base32, lowest first.
+fn base32(hash: u64, n: usize) -> String {
+    const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    (0..n)
+        .map(|i| char::from(BASE32[((hash >> (5 * i)) & 31) as usize]))
+        .collect()
+}
+
 /// 64-bit FNV-1a: tiny, stable across versions and platforms.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
         (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
@@ -198,7 +226,11 @@ mod tests {
             id.instance(Template::Network),
             "tenant-network@acme-prod.service"
         );
-        assert_eq!(id.machine("web"), "acme-prod-web");
+        assert_eq!(id.machine("web"), "acme-prod.web");
+        assert_eq!(
+            id.machine_unit("web"),
+            "systemd-nspawn@acme-prod.web.service"
+        );
         assert_eq!(id.vm_unit("db"), "tenant-vm@acme-prod_db.service");
         // Serial ids spread over the buckets.
         let buckets: std::collections::HashSet<String> = (0..1000)
@@ -248,6 +280,31 @@ mod tests {
                     .interface(InterfacePrefix::Bridge)
             })
             .collect();
+        assert_eq!(names.len(), 10_000);
+    }
+
+    #[test]
+    fn machine_names_are_unambiguous() {
+        let a = TenantId::new("a").unwrap();
+        let ab = TenantId::new("a-b").unwrap();
+        assert_ne!(a.machine("b-c"), ab.machine("c"));
+        assert_ne!(a.workload_interface("b-c"), ab.workload_interface("c"));
+        let longest = TenantId::new(&"t".repeat(31)).unwrap();
+        assert_eq!(longest.machine(&"w".repeat(31)).len(), 63);
+    }
+
+    #[test]
+    fn workload_interfaces_fit_and_do_not_collide() {
+        let mut names = std::collections::HashSet::new();
+        for t in 0..100 {
+            let id = TenantId::new(&format!("customer-{t:05}")).unwrap();
+            for w in 0..100 {
+                let name = id.workload_interface(&format!("web-{w}"));
+                assert_eq!(name.len(), IFNAME_MAX, "{name}");
+                assert!(name.starts_with("vw-"), "{name}");
+                names.insert(name);
+            }
+        }
         assert_eq!(names.len(), 10_000);
     }
 

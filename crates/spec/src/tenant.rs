@@ -3,8 +3,8 @@
 //! it, each at its JSON pointer. What a schema cannot say is said here once;
 //! nothing after this stage checks or parses a value again.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bbhv_unit::Line;
 
@@ -78,6 +78,8 @@ pub struct Container {
     pub environment: Vec<(EnvName, String)>,
     pub extensions: Vec<ImageName>,
     pub ports: Vec<PortMapping>,
+    /// The `address` key; see [`Tenant::workload_addresses`] for the address.
+    pub address: Option<Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +88,8 @@ pub struct Vm {
     pub image: ImageName,
     pub cpus: u32,
     pub memory: Size,
+    /// The `address` key; see [`Tenant::workload_addresses`] for the address.
+    pub address: Option<Ipv4Addr>,
 }
 
 /// A problem at a JSON pointer, before it is given a line and column.
@@ -168,6 +172,17 @@ impl Tenant {
             .filter_map(|(name, raw)| vm(&mut c, name, raw))
             .collect();
 
+        if let Some(net) = &network {
+            check_addresses(&mut c, net, &containers, &vms);
+        } else {
+            for (pointer, _) in declared_addresses(&containers, &vms) {
+                c.fail(
+                    pointer,
+                    "a workload address needs the tenant's network.ipv4".into(),
+                );
+            }
+        }
+
         // What a host has once, a tenant may not claim twice either (two
         // containers publishing one port, a container named like a VM):
         // checked on the raw values, so it is reported with the rest.
@@ -230,12 +245,225 @@ fn own_claims(m: &Metadata) -> Vec<(Claim, String)> {
         .chain(m.vms.keys().map(|n| ("vms", n)));
     for (kind, name) in workloads {
         claims.push(claim(
-            "machine name",
-            format!("{}-{name}", m.id),
+            "workload name",
+            name.clone(),
             format!("/{kind}/{}", pointer_segment(name)),
         ));
     }
+    let addresses = m
+        .containers
+        .iter()
+        .map(|(n, w)| ("containers", n, &w.address))
+        .chain(m.vms.iter().map(|(n, w)| ("vms", n, &w.address)));
+    for (kind, name, address) in addresses {
+        if let Some(addr) = address.as_ref().and_then(|a| a.parse::<Ipv4Addr>().ok()) {
+            claims.push(claim(
+                "IPv4 address",
+                addr.to_string(),
+                format!("/{kind}/{}/address", pointer_segment(name)),
+            ));
+        }
+    }
     claims
+}
+
+/// Each declared workload address with its pointer.
+fn declared_addresses<'a>(
+    containers: &'a [Container],
+    vms: &'a [Vm],
+) -> impl Iterator<Item = (String, Ipv4Addr)> + 'a {
+    containers
+        .iter()
+        .filter_map(|w| Some((format!("/containers/{}/address", w.name), w.address?)))
+        .chain(
+            vms.iter()
+                .filter_map(|w| Some((format!("/vms/{}/address", w.name), w.address?))),
+        )
+}
+
+/// Declared addresses lie in the subnet's host range and are not the
+/// gateway; the host range has room for every workload.
+fn check_addresses(c: &mut Check, net: &Network, containers: &[Container], vms: &[Vm]) {
+    let declared: Vec<(String, Ipv4Addr)> = declared_addresses(containers, vms).collect();
+    let Some(gateway) = net.ipv4 else {
+        for (pointer, _) in declared {
+            c.fail(
+                pointer,
+                "a workload address needs the tenant's network.ipv4".into(),
+            );
+        }
+        return;
+    };
+    let hosts = HostRange::v4(gateway);
+    for (pointer, addr) in &declared {
+        let n = u128::from(u32::from(*addr));
+        if addr == &gateway.addr() {
+            c.fail(
+                pointer.clone(),
+                format!(
+                    "{addr} is the tenant's gateway; allowed: another address of {}",
+                    gateway.trunc()
+                ),
+            );
+        } else if !hosts.contains(n) {
+            c.fail(
+                pointer.clone(),
+                format!(
+                    "{addr} is not a host address of the subnet {}; allowed: {}",
+                    gateway.trunc(),
+                    hosts.describe_v4()
+                ),
+            );
+        }
+    }
+    let workloads = (containers.len() + vms.len()) as u128;
+    let room = hosts.count - u128::from(hosts.contains(u128::from(u32::from(gateway.addr()))));
+    if workloads > room {
+        c.fail(
+            "/network/ipv4".into(),
+            format!(
+                "the subnet {} has {room} addresses for workloads, and the tenant has {workloads} workloads",
+                gateway.trunc()
+            ),
+        );
+    }
+}
+
+/// The addresses of a subnet that workloads may have: all but the network
+/// and broadcast addresses (both usable in a /31; none in a /32).
+#[derive(Debug, Clone, Copy)]
+struct HostRange {
+    first: u128,
+    count: u128,
+}
+
+impl HostRange {
+    fn v4(net: Ipv4Net) -> HostRange {
+        let network = u128::from(u32::from(net.network()));
+        let size = 1u128 << (32 - net.prefix_len());
+        match net.prefix_len() {
+            32 => HostRange {
+                first: network,
+                count: 0,
+            },
+            31 => HostRange {
+                first: network,
+                count: 2,
+            },
+            _ => HostRange {
+                first: network + 1,
+                count: size - 2,
+            },
+        }
+    }
+
+    /// All but the subnet-router anycast address (the first).
+    fn v6(net: Ipv6Net) -> HostRange {
+        let network = u128::from(net.network());
+        let bits = 128 - u32::from(net.prefix_len());
+        let count = if bits >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << bits) - 1
+        };
+        HostRange {
+            first: network + 1,
+            count,
+        }
+    }
+
+    fn contains(&self, n: u128) -> bool {
+        n >= self.first && n - self.first < self.count
+    }
+
+    fn describe_v4(&self) -> String {
+        if self.count == 0 {
+            return "none (a /32 has no host addresses)".into();
+        }
+        let ip = |n: u128| Ipv4Addr::from(n as u32);
+        format!("{} to {}", ip(self.first), ip(self.first + self.count - 1))
+    }
+
+    /// Gives each name without an address one, in name order: a hash of
+    /// the name into the range, then the next free address (wrapping).
+    /// `taken` holds the gateway and the declared addresses.
+    fn assign<'a>(
+        &self,
+        names: impl Iterator<Item = &'a WorkloadName>,
+        taken: &mut BTreeSet<u128>,
+    ) -> Vec<(&'a WorkloadName, u128)> {
+        let mut out = Vec::new();
+        for name in names {
+            if taken.iter().filter(|&&t| self.contains(t)).count() as u128 >= self.count {
+                break;
+            }
+            let mut offset = u128::from(crate::names::fnv1a(name.as_str().as_bytes())) % self.count;
+            while taken.contains(&(self.first + offset)) {
+                offset = (offset + 1) % self.count;
+            }
+            taken.insert(self.first + offset);
+            out.push((name, self.first + offset));
+        }
+        out
+    }
+}
+
+impl Tenant {
+    /// Every workload's IPv4 address on the tenant's network (empty without
+    /// `network.ipv4`): its `address` key, else a hash (FNV-1a) of its name
+    /// into the subnet's host range, skipping the gateway and the addresses
+    /// already given; names are taken in order, so a collision goes to the
+    /// later name. Containers and VMs share one name space.
+    pub fn workload_addresses(&self) -> BTreeMap<WorkloadName, Ipv4Addr> {
+        let Some(gateway) = self.network.as_ref().and_then(|n| n.ipv4) else {
+            return BTreeMap::new();
+        };
+        let hosts = HostRange::v4(gateway);
+        let mut taken: BTreeSet<u128> = BTreeSet::from([u128::from(u32::from(gateway.addr()))]);
+        let mut out = BTreeMap::new();
+        let declared = self
+            .containers
+            .iter()
+            .map(|w| (&w.name, w.address))
+            .chain(self.vms.iter().map(|w| (&w.name, w.address)));
+        let mut derived: Vec<&WorkloadName> = Vec::new();
+        for (name, address) in declared {
+            match address {
+                Some(addr) => {
+                    taken.insert(u128::from(u32::from(addr)));
+                    out.insert(name.clone(), addr);
+                }
+                None => derived.push(name),
+            }
+        }
+        derived.sort();
+        for (name, n) in hosts.assign(derived.into_iter(), &mut taken) {
+            out.insert(name.clone(), Ipv4Addr::from(n as u32));
+        }
+        out
+    }
+
+    /// Every workload's IPv6 address (empty without `network.ipv6`): a hash
+    /// of its name into the subnet, as for IPv4 (no `address6` key yet).
+    pub fn workload_addresses6(&self) -> BTreeMap<WorkloadName, Ipv6Addr> {
+        let Some(gateway) = self.network.as_ref().and_then(|n| n.ipv6) else {
+            return BTreeMap::new();
+        };
+        let hosts = HostRange::v6(gateway);
+        let mut taken = BTreeSet::from([u128::from(gateway.addr())]);
+        let mut names: Vec<&WorkloadName> = self
+            .containers
+            .iter()
+            .map(|w| &w.name)
+            .chain(self.vms.iter().map(|w| &w.name))
+            .collect();
+        names.sort();
+        hosts
+            .assign(names.into_iter(), &mut taken)
+            .into_iter()
+            .map(|(name, n)| (name.clone(), Ipv6Addr::from(n)))
+            .collect()
+    }
 }
 
 fn resources(c: &mut Check, r: &model::Resources) -> Resources {
@@ -255,6 +483,14 @@ fn resources(c: &mut Check, r: &model::Resources) -> Resources {
         tasks_max: r.tasks_max,
         storage_quota: size(c, "storageQuota", &r.storage_quota),
     };
+    if let Some(quota) = resources.storage_quota
+        && quota.bytes() < 16 << 20
+    {
+        c.fail(
+            "/resources/storageQuota".into(),
+            format!("\"{quota}\" is too small for the tenant's file system; allowed: at least 16M"),
+        );
+    }
     if let (Some(high), Some(max)) = (resources.memory_high, resources.memory_max)
         && high > max
     {
@@ -378,6 +614,7 @@ fn container(c: &mut Check, name: &str, raw: &model::Container) -> Option<Contai
         .enumerate()
         .filter_map(|(i, p)| c.take(|| format!("{base}/ports/{i}"), PortMapping::parse(p)))
         .collect();
+    let address = workload_address(c, &base, &raw.address);
     let command_ok = raw.command.is_none() || command.is_some();
     command_ok.then_some(())?;
     Some(Container {
@@ -387,6 +624,7 @@ fn container(c: &mut Check, name: &str, raw: &model::Container) -> Option<Contai
         environment,
         extensions,
         ports,
+        address: address?,
     })
 }
 
@@ -404,10 +642,157 @@ fn vm(c: &mut Check, name: &str, raw: &model::Vm) -> Option<Vm> {
             }
         }),
     );
+    let address = workload_address(c, &base, &raw.address);
     Some(Vm {
         name: name?,
         image: image?,
         cpus: raw.cpus,
         memory: memory?,
+        address: address?,
     })
+}
+
+/// The `address` key: `Some(None)` when absent, `None` when invalid.
+fn workload_address(c: &mut Check, base: &str, raw: &Option<String>) -> Option<Option<Ipv4Addr>> {
+    match raw {
+        None => Some(None),
+        Some(text) => c
+            .take(
+                || format!("{base}/address"),
+                text.parse::<Ipv4Addr>()
+                    .map_err(|_| format!("{text:?} is not an IPv4 address")),
+            )
+            .map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(json: &str) -> Result<Tenant, Vec<String>> {
+        Tenant::parse("tenants/t/metadata.json", "t", json)
+            .map_err(|d| d.into_iter().map(|d| d.to_string()).collect())
+    }
+
+    fn with(network: &str, workloads: &str) -> String {
+        format!(r#"{{ "schemaVersion": 1, "id": "t", {network} {workloads} }}"#)
+    }
+
+    #[test]
+    fn workload_addresses_are_declared_or_derived_and_distinct() {
+        let t = tenant(&with(
+            r#""network": { "ipv4": "10.0.0.1/29", "ipv6": "fd00::1/64" },"#,
+            r#""containers": { "a": { "image": "i", "address": "10.0.0.6" }, "b": { "image": "i" }, "c": { "image": "i" } },
+               "vms": { "d": { "image": "i" }, "e": { "image": "i" } }"#,
+        ))
+        .unwrap();
+        let addresses = t.workload_addresses();
+        assert_eq!(addresses.len(), 5);
+        let a = WorkloadName::parse("a").unwrap();
+        assert_eq!(addresses[&a], Ipv4Addr::new(10, 0, 0, 6));
+        let mut seen: Vec<Ipv4Addr> = addresses.values().copied().collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 5, "{addresses:?}");
+        for addr in seen {
+            let o = addr.octets()[3];
+            assert!(
+                (2..=6).contains(&o),
+                "{addr}: not the gateway, network or broadcast"
+            );
+        }
+        // Stable: the same tenant gives the same addresses.
+        assert_eq!(addresses, t.workload_addresses());
+        let v6 = t.workload_addresses6();
+        assert_eq!(v6.len(), 5);
+        assert!(
+            !v6.values()
+                .any(|a| *a == "fd00::1".parse::<Ipv6Addr>().unwrap())
+        );
+    }
+
+    #[test]
+    fn bad_workload_addresses_are_refused() {
+        let cases = [
+            (
+                r#""network": { "ipv4": "10.0.0.1/24" },"#,
+                r#""containers": { "a": { "image": "i", "address": "10.0.0.1" } }"#,
+                "/containers/a/address: 10.0.0.1 is the tenant's gateway",
+            ),
+            (
+                r#""network": { "ipv4": "10.0.0.1/24" },"#,
+                r#""containers": { "a": { "image": "i", "address": "10.0.1.5" } }"#,
+                "not a host address of the subnet 10.0.0.0/24; allowed: 10.0.0.1 to 10.0.0.254",
+            ),
+            (
+                r#""network": { "ipv4": "10.0.0.1/24" },"#,
+                r#""containers": { "a": { "image": "i", "address": "10.0.0.255" } }"#,
+                "10.0.0.255 is not a host address",
+            ),
+            (
+                r#""network": { "ipv4": "10.0.0.1/24" },"#,
+                r#""containers": { "a": { "image": "i", "address": "10.0.0.9" } }, "vms": { "b": { "image": "i", "address": "10.0.0.9" } }"#,
+                "/vms/b/address: IPv4 address 10.0.0.9 is also used by /containers/a/address",
+            ),
+            (
+                "",
+                r#""containers": { "a": { "image": "i", "address": "10.0.0.9" } }"#,
+                "needs the tenant's network.ipv4",
+            ),
+            (
+                r#""network": { "ipv4": "10.0.0.1/30" },"#,
+                r#""containers": { "a": { "image": "i" }, "b": { "image": "i" } }"#,
+                "/network/ipv4: the subnet 10.0.0.0/30 has 1 addresses for workloads, and the tenant has 2",
+            ),
+            (
+                r#""network": { "ipv4": "10.0.0.1/24" },"#,
+                r#""containers": { "a": { "image": "i", "address": "10.0.0.300" } }"#,
+                "/containers/a/address",
+            ),
+        ];
+        for (network, workloads, expected) in cases {
+            let errors = tenant(&with(network, workloads)).unwrap_err();
+            assert!(
+                errors.iter().any(|e| e.contains(expected)),
+                "{expected}: {errors:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_storage_quota_is_a_file_system_size() {
+        let errors =
+            tenant(r#"{ "schemaVersion": 1, "id": "t", "resources": { "storageQuota": "4M" } }"#)
+                .unwrap_err();
+        assert!(
+            errors[0].contains("/resources/storageQuota: \"4M\" is too small"),
+            "{errors:?}"
+        );
+        assert!(
+            tenant(r#"{ "schemaVersion": 1, "id": "t", "resources": { "storageQuota": "16M" } }"#)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn line_breaks_cannot_reach_a_nspawn_file() {
+        let errors = tenant(&with(
+            "",
+            r#""containers": { "a": { "image": "i", "command": ["/bin/sh", "-c", "a\nb"], "environment": { "K": "x\ny" } } }"#,
+        ))
+        .unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("/containers/a/command/2") && e.contains("line break")),
+            "{errors:#?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("/containers/a/environment/K")),
+            "{errors:#?}"
+        );
+    }
 }

@@ -375,7 +375,8 @@ checked_name!(
 );
 
 /// A command line: the program (an absolute path) and its arguments, none
-/// with a NUL (no program can receive one).
+/// with a NUL (no program can receive one), a CR or a LF (a `.nspawn`
+/// `Parameters=` line cannot carry them: nspawn reads it without escapes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command(Vec<String>);
 
@@ -398,6 +399,11 @@ impl Command {
                     i,
                     "contains a NUL character, which no program can receive".into(),
                 ));
+            } else if arg.contains(['\n', '\r']) {
+                problems.push((
+                    i,
+                    format!("{arg:?} contains a line break, which a .nspawn file cannot carry; allowed: any text on one line"),
+                ));
             }
         }
         if problems.is_empty() {
@@ -412,13 +418,14 @@ impl Command {
     }
 }
 
-/// An environment value: any text but control characters other than tab and
-/// newline (systemd refuses those).
+/// An environment value: any text but control characters other than tab
+/// (systemd refuses the others but newline, and a `.nspawn` `Environment=`
+/// line, read without escapes, cannot carry a newline).
 pub fn check_env_value(value: &str) -> Result<(), String> {
-    match value.chars().find(|&c| c.is_control() && c != '\t' && c != '\n') {
-        Some(_) => Err(
-            "contains a control character; allowed: any text, with tab and newline as the only control characters".into()
-        ),
+    match value.chars().find(|&c| c.is_control() && c != '\t') {
+        Some(_) => Err(format!(
+            "{value:?} contains a control character; allowed: any text on one line, with tab as the only control character"
+        )),
         None => Ok(()),
     }
 }

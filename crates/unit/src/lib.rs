@@ -11,10 +11,14 @@
 //! newlines, NUL and other control characters, `%` specifiers, `$` variable
 //! expansion in command lines, quotes, backslashes and line continuations.
 
+mod escape;
 mod read;
 mod value;
 
-pub use read::{ReadError, Reader, unescape_specifiers, unescape_variables, unquote_words};
+pub use escape::{PathNameError, UNIT_NAME_MAX, unit_name_from_path};
+pub use read::{
+    ReadError, Reader, unescape_specifiers, unescape_variables, unquote_verbatim, unquote_words,
+};
 pub use value::{Line, Syntax, Token, Value, ValueError};
 
 /// One file: header comments, then sections in the order they were opened.

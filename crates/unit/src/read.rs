@@ -183,3 +183,33 @@ fn unescape_doubled(s: &str, marker: char) -> Option<String> {
     }
     Some(out)
 }
+
+/// Splits a value into words like `config_parse_strv()` does (`.nspawn`
+/// `Parameters=`, `Environment=`): `extract_first_word(EXTRACT_UNQUOTE |
+/// EXTRACT_RETAIN_ESCAPE)`. Quotes group, a backslash is an ordinary
+/// character, and no specifier or variable is expanded.
+pub fn unquote_verbatim(raw: &str) -> Result<Vec<String>, ReadError> {
+    let mut words = Vec::new();
+    let mut chars = raw.chars().peekable();
+    loop {
+        while chars.next_if(|&c| is_whitespace(c)).is_some() {}
+        if chars.peek().is_none() {
+            break;
+        }
+        let mut word = String::new();
+        let mut quote: Option<char> = None;
+        for c in chars.by_ref() {
+            match (quote, c) {
+                (None, c) if is_whitespace(c) => break,
+                (None, '"' | '\'') => quote = Some(c),
+                (Some(q), c) if c == q => quote = None,
+                (_, c) => word.push(c),
+            }
+        }
+        if quote.is_some() {
+            return Err(ReadError::Quotes(raw.to_owned()));
+        }
+        words.push(word);
+    }
+    Ok(words)
+}

@@ -58,6 +58,12 @@ enum Kind {
     PrivilegedCommand(Vec<String>),
     /// Quoted words, such as `Environment="A=b c"` (no `$` expansion there).
     Words(Vec<String>),
+    /// Quoted words for `.nspawn` `Parameters=`/`Environment=`, which
+    /// systemd reads with `config_parse_strv()`:
+    /// `extract_first_word(EXTRACT_UNQUOTE|EXTRACT_RETAIN_ESCAPE)`. A
+    /// backslash is never an escape there, so nothing is escaped: each run
+    /// of characters goes in the quotes it does not contain.
+    Verbatim(Vec<String>),
 }
 
 /// Characters allowed in a literal besides ASCII letters and digits.
@@ -168,8 +174,10 @@ impl Value {
         }
     }
 
-    /// Arguments for a setting that takes quoted words without `$`
-    /// expansion (`Parameters=` in `.nspawn`).
+    /// Quoted words with C escapes, for settings read with
+    /// `extract_first_word(EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE)` and no `$`
+    /// expansion. Not for `.nspawn` (nspawn keeps backslashes there: use
+    /// [`Value::nspawn_words`]). NUL is refused.
     pub fn words<S: AsRef<str>>(words: &[S]) -> Result<Value, ValueError> {
         let words: Vec<String> = words.iter().map(|w| w.as_ref().to_owned()).collect();
         if words.is_empty() {
@@ -181,17 +189,40 @@ impl Value {
         Ok(Value(Kind::Words(words)))
     }
 
+    /// Arguments for `.nspawn` `Parameters=` (quoted words, read without
+    /// any escape: see [`Value::nspawn_env`]). NUL cannot reach a program,
+    /// and CR and LF end the line whatever the quoting, so all three are
+    /// refused; every other character round-trips.
+    pub fn nspawn_words<S: AsRef<str>>(words: &[S]) -> Result<Value, ValueError> {
+        let words: Vec<String> = words.iter().map(|w| w.as_ref().to_owned()).collect();
+        if words.is_empty() {
+            return Err(ValueError::Empty { what: "word list" });
+        }
+        for word in &words {
+            check_verbatim("argument", word)?;
+        }
+        Ok(Value(Kind::Verbatim(words)))
+    }
+
+    /// One `.nspawn` `Environment=` assignment. nspawn reads it like
+    /// `Parameters=` (`config_parse_strv()`: quotes, no escapes), so a
+    /// newline cannot be written; systemd refuses the other control
+    /// characters but tab in an environment value anyway.
+    pub fn nspawn_env(name: &str, value: &str) -> Result<Value, ValueError> {
+        check_env_name(name)?;
+        if let Some(ch) = value.chars().find(|&c| c.is_control() && c != '\t') {
+            return Err(ValueError::Control {
+                what: "environment value",
+                ch,
+            });
+        }
+        Ok(Value(Kind::Verbatim(vec![format!("{name}={value}")])))
+    }
+
     /// One `Environment=` assignment, quoted as a single word. systemd refuses
     /// environment values with control characters other than tab and newline.
     pub fn env(name: &str, value: &str) -> Result<Value, ValueError> {
-        let mut chars = name.chars();
-        let valid_name = chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid_name {
-            return Err(ValueError::EnvName(name.to_owned()));
-        }
+        check_env_name(name)?;
         if let Some(ch) = value
             .chars()
             .find(|&c| c.is_control() && c != '\t' && c != '\n')
@@ -220,6 +251,7 @@ impl Value {
                 out.push_str(&quote_words(words, syntax, true));
             }
             Kind::Words(words) => out.push_str(&quote_words(words, syntax, false)),
+            Kind::Verbatim(words) => quote_verbatim(words, syntax, out),
         }
     }
 }
@@ -254,6 +286,51 @@ fn quote_words(words: &[String], syntax: Syntax, command: bool) -> String {
         out.push('"');
     }
     out
+}
+
+/// Writes words for `extract_first_word(EXTRACT_UNQUOTE|EXTRACT_RETAIN_ESCAPE)`:
+/// inside quotes every character is literal up to the closing quote, and
+/// quoted runs with nothing between them make one word. So a word goes in
+/// double quotes, and each `"` in it is closed off and written as `'"'`
+/// (`a"b` → `"a"'"'"b"`); an empty word is `""`. `%` is doubled only where
+/// it is a specifier (never in `.nspawn`).
+fn quote_verbatim(words: &[String], syntax: Syntax, out: &mut String) {
+    for (i, word) in words.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push('"');
+        for c in word.chars() {
+            match c {
+                '"' => out.push_str("\"'\"'\""),
+                '%' if syntax == Syntax::Unit => out.push_str("%%"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+}
+
+fn check_env_name(name: &str) -> Result<(), ValueError> {
+    let mut chars = name.chars();
+    let valid_name = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid_name {
+        Ok(())
+    } else {
+        Err(ValueError::EnvName(name.to_owned()))
+    }
+}
+
+/// What no quoting in a `.nspawn` word can carry: NUL, and CR and LF, which
+/// end the line.
+fn check_verbatim(what: &'static str, text: &str) -> Result<(), ValueError> {
+    match text.chars().find(|&c| matches!(c, '\0' | '\n' | '\r')) {
+        Some(ch) => Err(ValueError::Control { what, ch }),
+        None => Ok(()),
+    }
 }
 
 /// Whole-line text: no control character, no continuation, nothing systemd strips.

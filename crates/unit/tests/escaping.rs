@@ -2,7 +2,10 @@
 //! systemd's parsing rules, as exactly that string, and the file keeps
 //! exactly the sections and keys the code wrote.
 
-use bbhv_unit::{Reader, Syntax, UnitFile, Value, ValueError, unescape_specifiers, unquote_words};
+use bbhv_unit::{
+    Reader, Syntax, UnitFile, Value, ValueError, unescape_specifiers, unquote_verbatim,
+    unquote_words,
+};
 use proptest::prelude::*;
 
 /// Strings biased towards what breaks naive writers.
@@ -78,9 +81,36 @@ proptest! {
     #[test]
     fn words_round_trip(args in prop::collection::vec(hostile(), 1..5)) {
         let args: Vec<String> = args.into_iter().map(without_nul).collect();
-        let reader = one_value(Syntax::Plain, "Parameters", Value::words(&args).unwrap());
-        let words = unquote_words(reader.values("Service", "Parameters")[0], false, false).unwrap();
+        let reader = one_value(Syntax::Plain, "Key", Value::words(&args).unwrap());
+        let words = unquote_words(reader.values("Service", "Key")[0], false, false).unwrap();
         prop_assert_eq!(words, args);
+    }
+
+    /// `.nspawn` `Parameters=`: read by `config_parse_strv()`, where a
+    /// backslash is no escape. Only NUL, CR and LF are refused.
+    #[test]
+    fn nspawn_words_round_trip_or_are_refused(args in prop::collection::vec(hostile(), 1..5)) {
+        let args: Vec<String> = args.into_iter().map(without_nul).collect();
+        match Value::nspawn_words(&args) {
+            Ok(value) => {
+                let reader = one_value(Syntax::Plain, "Parameters", value);
+                let words = unquote_verbatim(reader.values("Service", "Parameters")[0]).unwrap();
+                prop_assert_eq!(words, args);
+            }
+            Err(_) => prop_assert!(args.iter().any(|a| a.contains('\n') || a.contains('\r'))),
+        }
+    }
+
+    #[test]
+    fn nspawn_environment_round_trips_or_is_refused(value in hostile()) {
+        match Value::nspawn_env("KEY", &value) {
+            Ok(v) => {
+                let reader = one_value(Syntax::Plain, "Environment", v);
+                let words = unquote_verbatim(reader.values("Service", "Environment")[0]).unwrap();
+                prop_assert_eq!(words, vec![format!("KEY={value}")]);
+            }
+            Err(_) => prop_assert!(value.chars().any(|c| c.is_control() && c != '\t')),
+        }
     }
 
     #[test]
@@ -175,9 +205,26 @@ fn refusals_name_the_problem() {
 }
 
 #[test]
+fn nspawn_words_are_never_escaped() {
+    let mut file = UnitFile::new(Syntax::Plain);
+    file.section("Exec").set(
+        "Parameters",
+        Value::nspawn_words(&["/bin/echo", "a\"b", "c\\", "'", "", "$HOME %i"]).unwrap(),
+    );
+    assert_eq!(
+        file.render(),
+        "[Exec]\nParameters=\"/bin/echo\" \"a\"'\"'\"b\" \"c\\\" \"'\" \"\" \"$HOME %i\"\n"
+    );
+    assert!(Value::nspawn_words(&["a\nb"]).is_err());
+    assert!(Value::nspawn_words(&["a\rb"]).is_err());
+    assert!(Value::nspawn_env("K", "a\nb").is_err());
+    assert!(Value::nspawn_env("K", "a\tb").is_ok());
+}
+
+#[test]
 fn plain_syntax_keeps_percent() {
     let mut file = UnitFile::new(Syntax::Plain);
     file.section("Exec")
-        .set("Parameters", Value::words(&["100%"]).unwrap());
+        .set("Parameters", Value::nspawn_words(&["100%"]).unwrap());
     assert_eq!(file.render(), "[Exec]\nParameters=\"100%\"\n");
 }

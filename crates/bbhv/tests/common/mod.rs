@@ -79,6 +79,17 @@ impl Host {
             .unwrap()
     }
 
+    /// Runs mount-generator as systemd does.
+    pub fn generate_mounts(&self, normal: &Path) -> Output {
+        std::fs::create_dir_all(normal).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_mount-generator"))
+            .arg(normal)
+            .env("BITBUILDER_CURRENT", self.current())
+            .env("BITBUILDER_RUN_DIR", self.run_dir())
+            .output()
+            .unwrap()
+    }
+
     /// Replaces this host's temporary path with the real one, for snapshots.
     pub fn normalize(&self, text: &str) -> String {
         text.replace(

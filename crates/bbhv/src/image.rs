@@ -1,0 +1,97 @@
+//! `bbhv image verify NAME`: the image file matches the digest its
+//! `images/<name>.json` declares in the applied checkout
+//! (`bitbuilder-image@<name>.service` runs it before the image is mounted;
+//! a mismatch fails that unit, so no container using the image starts).
+
+use std::io::Read as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use bbhv_generator::{Checkout, HostPaths, escape};
+use bbhv_spec::Image;
+use bbhv_spec::image::ImageFormat;
+use sha2::{Digest as _, Sha256};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Check that image NAME's file has the sha256 that images/NAME.json of
+    /// the applied checkout declares (exit 1, naming both digests, when not).
+    Verify {
+        name: String,
+        /// The repository checkout to read images/NAME.json from (default:
+        /// the applied one, /var/lib/bitbuilder/current).
+        #[arg(long, value_name = "DIR")]
+        repo: Option<std::path::PathBuf>,
+    },
+}
+
+pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Verify { name, repo } => verify(&name, repo),
+    }
+}
+
+fn verify(name: &str, repo: Option<std::path::PathBuf>) -> anyhow::Result<ExitCode> {
+    let paths = HostPaths::from_env();
+    let checkout =
+        Checkout::open(repo.as_deref().unwrap_or(&paths.current)).context("no applied checkout")?;
+    let file = Image::source_file(name);
+    let text = bbhv_repo::read_image(&checkout.root, name)
+        .map_err(|e| anyhow::anyhow!("image {name}: {file}: {e}"))?;
+    let image = Image::parse(&file, name, &text).map_err(|diagnostics| {
+        for d in &diagnostics {
+            eprintln!("{}", escape(&d.to_string()));
+        }
+        anyhow::anyhow!(
+            "image {name}: {file} is invalid ({} problems)",
+            diagnostics.len()
+        )
+    })?;
+    let path = paths.images_dir.join(image.file.as_str());
+    let Some(expected) = &image.sha256 else {
+        // A directory: nothing to hash; it must be one.
+        if image.format == ImageFormat::Directory && path.is_dir() {
+            println!("image {name}: directory {} (no digest)", path.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        bail!("image {name}: {} is not a directory", path.display());
+    };
+    let mut input = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&path)
+        .with_context(|| format!("image {name}: opening {}", path.display()))?;
+    if !input.metadata()?.is_file() {
+        bail!("image {name}: {} is not a regular file", path.display());
+    }
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = input
+            .read(&mut buffer)
+            .with_context(|| format!("image {name}: reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    let actual: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if actual != expected.as_str() {
+        bail!(
+            "image {name}: {} has sha256 {actual}, but {file} (commit {}) declares {expected}; refusing to use it",
+            path.display(),
+            checkout.commit.as_deref().unwrap_or("unknown"),
+        );
+    }
+    println!(
+        "image {name}: {} {} sha256 {actual} verified",
+        image.format,
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
