@@ -2,11 +2,15 @@
 //! symlinks`. It is what `tenant-generator` writes, what `bbhv render`
 //! prints and what the golden tests compare. No I/O here.
 
+mod network;
+
 use std::path::PathBuf;
 
 use bbhv_spec::Tenant;
 use bbhv_spec::names::Template;
 use bbhv_unit::{Line, Syntax, Token, UnitFile, Value, ValueError};
+
+pub use network::{Uplink, VLAN_DROPIN, render_network, render_vlans};
 
 /// Where the static units are installed (the target of `.wants` symlinks).
 pub const SYSTEM_UNIT_DIR: &str = "/usr/lib/systemd/system";
@@ -65,17 +69,59 @@ pub struct FactsError {
     pub source: ValueError,
 }
 
-/// One entry of the rendered tree, relative to the output directory.
+/// Which directory an entry is written to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Root {
+    /// The generator's output directory (units).
+    Units,
+    /// `/run/systemd/network` (networkd), files named `bbhv-*`.
+    Network,
+    /// `/run/systemd/nspawn` (`.nspawn` settings), files named after machines.
+    Nspawn,
+}
+
+impl Root {
+    pub const ALL: [Root; 3] = [Root::Units, Root::Network, Root::Nspawn];
+
+    /// The subdirectory `bbhv render --out DIR` and `--dryrun` show it as.
+    pub fn name(self) -> &'static str {
+        match self {
+            Root::Units => "units",
+            Root::Network => "network",
+            Root::Nspawn => "nspawn",
+        }
+    }
+}
+
+/// The prefix of every file the generator writes into `/run/systemd/network`
+/// (it owns those names there and removes the ones it did not write).
+pub const NETWORK_PREFIX: &str = "bbhv-";
+
+/// One entry of the rendered tree, relative to its root directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    File { path: PathBuf, content: String },
-    Symlink { path: PathBuf, target: PathBuf },
+    File {
+        root: Root,
+        path: PathBuf,
+        content: String,
+    },
+    Symlink {
+        root: Root,
+        path: PathBuf,
+        target: PathBuf,
+    },
 }
 
 impl Entry {
     pub fn path(&self) -> &std::path::Path {
         match self {
             Entry::File { path, .. } | Entry::Symlink { path, .. } => path,
+        }
+    }
+
+    pub fn root(&self) -> Root {
+        match self {
+            Entry::File { root, .. } | Entry::Symlink { root, .. } => *root,
         }
     }
 }
@@ -85,11 +131,12 @@ impl Entry {
 /// starts it with `tenants.target`. The unit runs no process: it puts the
 /// tenant into its slice and requires what the tenant declares. Two files
 /// and a link, no directory of its own: at 10,000 tenants every file system
-/// object counts (bench/generator).
+/// object counts (bench/generator). A tenant with a `network` also gets its
+/// networkd files ([`render_network`], [`Root::Network`]).
 pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
     let id = &tenant.id;
     let source = Line::join(&facts.source_root, "/", &Line::from(id.metadata_file()));
-    let header = provenance(facts, &source);
+    let header = provenance(facts, &source, Syntax::Unit);
     let title = Line::join(&Line::constant("Tenant"), " ", &Line::from(id.token()));
     let description = match &tenant.description {
         Some(text) => Line::join(&title, ": ", text),
@@ -124,6 +171,7 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
         slice.set("TasksMax", Value::number(tasks));
     }
     entries.push(Entry::File {
+        root: Root::Units,
         path: id.slice().into(),
         content: slice.render(),
     });
@@ -153,16 +201,19 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
         // tenant runs nothing, so nothing needs a sandbox (docs).
         .set("ExecStop", Token::constant("/bin/true").into());
     entries.push(Entry::File {
+        root: Root::Units,
         path: id.instance(Template::Tenant).into(),
         content: unit.render(),
     });
 
     if tenant.enabled {
         entries.push(Entry::Symlink {
+            root: Root::Units,
             path: PathBuf::from("tenants.target.wants").join(id.instance(Template::Tenant)),
             target: PathBuf::from("..").join(id.instance(Template::Tenant)),
         });
     }
+    entries.extend(render_network(tenant, facts));
     entries
 }
 
@@ -173,13 +224,16 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
 /// cannot finish a unit's commands once its file is gone.
 pub fn render_rerun() -> Vec<Entry> {
     vec![Entry::Symlink {
+        root: Root::Units,
         path: PathBuf::from("multi-user.target.wants").join(RERUN_UNIT),
         target: PathBuf::from(SYSTEM_UNIT_DIR).join(RERUN_UNIT),
     }]
 }
 
-fn provenance(facts: &Facts, source: &Line) -> UnitFile {
-    let mut file = UnitFile::new(Syntax::Unit);
+/// The header every generated file starts with: who made it, from what,
+/// from which commit.
+fn provenance(facts: &Facts, source: &Line, syntax: Syntax) -> UnitFile {
+    let mut file = UnitFile::new(syntax);
     let generator = Line::from(Token::constant(facts.generator));
     let commit = match &facts.commit {
         Some(commit) => Line::from(commit.clone()),
