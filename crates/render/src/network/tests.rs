@@ -186,14 +186,6 @@ fn dns_defaults_to_the_gateway_and_the_pool_to_the_upper_half() {
     let bridge = get(&f, "bbhv-bt-b.network");
     assert_eq!(bridge.values("Network", "DHCPServer"), ["yes"]);
     assert!(bridge.values("DHCPServer", "PoolOffset").is_empty());
-    // dhcp without IPv4 serves nothing.
-    let t = tenant("c", r#"{ "ipv6": "fd00::1/64", "dhcp": true }"#);
-    let f = files(&render_network(&t, &facts()));
-    assert!(
-        get(&f, "bbhv-bt-c.network")
-            .values("Network", "DHCPServer")
-            .is_empty()
-    );
 }
 
 #[test]
