@@ -137,8 +137,8 @@ pub fn plan(checkout: &Checkout, applied: Option<&Path>, host: &Host) -> Plan {
     );
     for error in &host.errors {
         report.errors.push(format!(
-            "{error} (host.toml: tenants with a VLAN are skipped, the others are generated \
-             with its defaults)"
+            "{error} (so tenants with a VLAN are skipped; the others are generated \
+             with the defaults)"
         ));
     }
     let uplink = match (

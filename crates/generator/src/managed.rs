@@ -14,9 +14,10 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use bbhv_render::{Entry, Root};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::write::{OutputDir, WriteError, dir_flags, remove_tree};
@@ -202,7 +203,10 @@ impl ManagedDir {
                     })?;
             }
             match rustix::fs::open(&self.path, dir_flags(), Mode::empty()) {
-                Ok(fd) => self.fd = Some(fd),
+                Ok(fd) => {
+                    exclusive(&fd);
+                    self.fd = Some(fd);
+                }
                 Err(Errno::NOENT) if !create => return Ok(None),
                 Err(e) => {
                     return Err(WriteError::new(
@@ -345,6 +349,25 @@ fn temporary(
     Err(Errno::EXIST)
 }
 
+/// How long a run waits for another run's set to be complete.
+const LOCK_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Takes the directory's exclusive lock (flock on its descriptor, held
+/// until the run is done with it), so that two generator runs (systemd
+/// never starts two; a person might) replace the set one after the other,
+/// never interleaved. After [`LOCK_PATIENCE`] it goes on without.
+fn exclusive(dir: &OwnedFd) {
+    let deadline = Instant::now() + LOCK_PATIENCE;
+    loop {
+        match rustix::fs::flock(dir, FlockOperation::NonBlockingLockExclusive) {
+            Err(Errno::WOULDBLOCK) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => return,
+        }
+    }
+}
+
 fn list(dir: &OwnedFd) -> Result<Vec<OsString>, Errno> {
     let mut names = Vec::new();
     for entry in rustix::fs::Dir::read_from(dir)? {
@@ -400,9 +423,12 @@ pub struct HostDirs {
 }
 
 impl HostDirs {
-    /// Writes one tenant's entries, each into its root's directory. The
-    /// shared directories first: when the units then fail, the tenant's
-    /// shared files are removed again.
+    /// Writes one tenant's entries, each into its root's directory: the
+    /// shared directories first, each whole or not at all (then nothing of
+    /// the tenant is written), then the units. When the units fail (another
+    /// generator wrote them, or a path is in the way), the tenant's shared
+    /// files stay: they are what the checkout declares, and the next run's
+    /// set replaces them.
     pub fn write(&mut self, entries: &[Entry]) -> Result<(), WriteError> {
         let of = |root: Root| entries.iter().filter(move |e| e.root() == root);
         self.network.write(of(Root::Network))?;
@@ -410,12 +436,7 @@ impl HostDirs {
             self.network.forget(of(Root::Network));
             return Err(e);
         }
-        if let Err(e) = self.units.write(of(Root::Units)) {
-            self.network.forget(of(Root::Network));
-            self.nspawn.forget(of(Root::Nspawn));
-            return Err(e);
-        }
-        Ok(())
+        self.units.write(of(Root::Units))
     }
 
     /// Removes what the generator owns in the shared directories and did

@@ -204,42 +204,49 @@ fn nspawn_files_are_ours_by_their_header() {
 }
 
 #[test]
-fn host_dirs_roll_back_the_shared_files_when_the_units_fail() {
+fn host_dirs_write_a_tenant_into_every_root() {
     let tmp = tempfile::tempdir().unwrap();
     let units = tmp.path().join("units");
     std::fs::create_dir_all(&units).unwrap();
     std::fs::write(units.join("tenant@a.service"), "planted").unwrap();
+    let network = tmp.path().join("network");
+    let nspawn = tmp.path().join("nspawn");
+    std::fs::create_dir_all(nspawn.join("b-web.nspawn")).unwrap();
     let mut dirs = HostDirs {
         units: OutputDir::open(&units).unwrap(),
-        network: ManagedDir::new(&tmp.path().join("network"), Ownership::Prefix("bbhv-")),
+        network: ManagedDir::new(&network, Ownership::Prefix("bbhv-")),
         nspawn: ManagedDir::new(
-            &tmp.path().join("nspawn"),
+            &nspawn,
             Ownership::Header {
                 suffix: ".nspawn",
                 header: HEADER,
             },
         ),
     };
-    let entries = [
-        net("bbhv-bt-a.netdev", "a"),
-        Entry::File {
-            root: Root::Units,
-            path: "tenant@a.service".into(),
-            content: "x".into(),
-        },
-    ];
-    assert!(dirs.write(&entries).is_err());
-    assert!(names(&tmp.path().join("network")).is_empty());
+    let unit = |path: &str| Entry::File {
+        root: Root::Units,
+        path: path.into(),
+        content: "x".into(),
+    };
+    // The units fail (already there): the network files stay.
+    assert!(
+        dirs.write(&[net("bbhv-bt-a.netdev", "a"), unit("tenant@a.service")])
+            .is_err()
+    );
+    // The nspawn file fails: nothing of the tenant is written.
     let entries = [
         net("bbhv-bt-b.netdev", "b"),
         Entry::File {
-            root: Root::Units,
-            path: "tenant@b.service".into(),
-            content: "x".into(),
+            root: Root::Nspawn,
+            path: "b-web.nspawn".into(),
+            content: format!("{HEADER}[Exec]\n"),
         },
+        unit("tenant@b.service"),
     ];
-    dirs.write(&entries).unwrap();
+    assert!(dirs.write(&entries).is_err());
+    dirs.write(&[net("bbhv-bt-c.netdev", "c"), unit("tenant@c.service")])
+        .unwrap();
     assert!(dirs.prune().is_empty());
-    assert_eq!(names(&tmp.path().join("network")), ["bbhv-bt-b.netdev"]);
-    assert_eq!(names(&units), ["tenant@a.service", "tenant@b.service"]);
+    assert_eq!(names(&network), ["bbhv-bt-a.netdev", "bbhv-bt-c.netdev"]);
+    assert_eq!(names(&units), ["tenant@a.service", "tenant@c.service"]);
 }
