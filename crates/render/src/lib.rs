@@ -10,7 +10,10 @@ use bbhv_spec::Tenant;
 use bbhv_spec::names::Template;
 use bbhv_unit::{Line, Syntax, Token, UnitFile, Value, ValueError};
 
-pub use network::{Uplink, VLAN_DROPIN, render_network, render_vlans};
+pub use network::{
+    Uplink, VLAN_DROPIN, WIREGUARD_RULE_PRIORITY, WIREGUARD_TABLE_BASE, render_network,
+    render_vlans, wireguard_table,
+};
 
 /// Where the static units are installed (the target of `.wants` symlinks).
 pub const SYSTEM_UNIT_DIR: &str = "/usr/lib/systemd/system";

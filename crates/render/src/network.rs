@@ -9,7 +9,9 @@
 //!   one fleet-wide drop-in [`render_vlans`] does;
 //! - with `wireguard`: `wt-<id>`, its private key from the credential
 //!   `network.wireguard.private.<privateKeyCredential>` (never from git), its
-//!   peers' allowed IPs routed into it;
+//!   peers' allowed IPs routed into it in the tenant's own routing table
+//!   ([`wireguard_table`]), which a rule applies to what arrives on the
+//!   tenant's bridge;
 //! - with `egressRate`: the IFB `et-<id>` with a token bucket filter; the
 //!   runtime redirects the bridge's ingress (the tenant's egress) into it.
 //!
@@ -28,6 +30,20 @@ use crate::{Entry, Facts, FactsError, NETWORK_PREFIX, Root, provenance};
 
 /// The drop-in, in `<uplink .network>.d/`, that lists every tenant VLAN.
 pub const VLAN_DROPIN: &str = "bbhv-vlans.conf";
+
+/// The routing table of a tenant's WireGuard routes is this plus its listen
+/// port (unique on the host): 20001 to 85535.
+pub const WIREGUARD_TABLE_BASE: u32 = 20_000;
+/// The priority of the rule that sends a tenant's traffic to that table
+/// (before the main table's 32766).
+pub const WIREGUARD_RULE_PRIORITY: u32 = 10_000;
+
+/// The routing table a tenant's WireGuard peers' allowed IPs are routed in.
+/// Not `main`: a peer allowed `0.0.0.0/0` would otherwise take the host's
+/// default route. A rule sends only what arrives on the tenant's bridge there.
+pub fn wireguard_table(listen_port: u16) -> u32 {
+    WIREGUARD_TABLE_BASE + u32::from(listen_port)
+}
 
 /// The smallest token bucket (bytes): above any MTU, with room for a burst.
 const MIN_BURST: u64 = 16 << 10;
@@ -129,6 +145,17 @@ pub fn render_network(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
             .set("EmitDNS", Value::boolean(true))
             .set("DNS", servers);
     }
+    if let Some(wg) = &net.wireguard {
+        // What the tenant sends is routed by its own table first (its
+        // WireGuard peers), then by main; the host's own traffic never sees
+        // the tenant's routes.
+        network
+            .add_section("RoutingPolicyRule")
+            .set("IncomingInterface", bridge.clone().into())
+            .set("Table", Value::number(wireguard_table(wg.listen_port)))
+            .set("Priority", Value::number(WIREGUARD_RULE_PRIORITY))
+            .set("Family", Token::constant("both").into());
+    }
     if let Some(v6) = net.ipv6 {
         let servers = dns_servers(&net.dns, IpAddr::V6(v6.addr()), IpAddr::is_ipv6);
         network
@@ -171,7 +198,10 @@ pub fn render_network(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
             .set("Kind", Token::constant("wireguard").into())
             .section("WireGuard")
             .set("ListenPort", Value::number(wg.listen_port))
-            .set("PrivateKey", key.into());
+            .set("PrivateKey", key.into())
+            // networkd routes every peer's allowed IPs into the link, in
+            // the tenant's own table (the bridge's rule leads there).
+            .set("RouteTable", Value::number(wireguard_table(wg.listen_port)));
         for peer in &wg.peers {
             netdev.add_section("WireGuardPeer").set(
                 "PublicKey",
@@ -187,8 +217,6 @@ pub fn render_network(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
             for allowed in &peer.allowed_ips {
                 netdev.set("AllowedIPs", token(allowed));
             }
-            // networkd routes each peer's allowed IPs into the link.
-            netdev.set("RouteTable", Token::constant("main").into());
         }
         out.push(file(&link, "netdev", &netdev));
         let mut network = header.clone();

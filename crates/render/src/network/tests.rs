@@ -74,6 +74,7 @@ fn a_bare_network_is_a_bridge() {
     assert!(network.values("Network", "Address").is_empty());
     assert!(network.values("Network", "DHCPServer").is_empty());
     assert!(network.values("Network", "IPv6SendRA").is_empty());
+    assert!(network.values("RoutingPolicyRule", "Table").is_empty());
 }
 
 #[test]
@@ -145,7 +146,18 @@ fn everything() {
     };
     assert_eq!(keys(0, "Endpoint"), ["[2001:db8::1]:51820"]);
     assert_eq!(keys(0, "AllowedIPs"), ["10.220.0.0/24", "fd00:220::/64"]);
-    assert_eq!(keys(0, "RouteTable"), ["main"]);
+    assert!(keys(0, "RouteTable").is_empty());
+    // The peers' routes go into the tenant's table, not the host's main
+    // table (a peer allowed 0.0.0.0/0 would take the host's default route);
+    // the bridge's rule sends the tenant's traffic there.
+    assert_eq!(wg.values("WireGuard", "RouteTable"), ["71820"]);
+    assert_eq!(
+        bridge.values("RoutingPolicyRule", "IncomingInterface"),
+        ["bt-initech"]
+    );
+    assert_eq!(bridge.values("RoutingPolicyRule", "Table"), ["71820"]);
+    assert_eq!(bridge.values("RoutingPolicyRule", "Family"), ["both"]);
+    assert_eq!(bridge.values("RoutingPolicyRule", "Priority"), ["10000"]);
     assert_eq!(
         keys(1, "PublicKey"),
         ["yTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="]
