@@ -27,7 +27,9 @@
 //!   `CPUQuota`, `CPUWeight`, `MemoryMax`, `MemoryHigh`, `IOWeight`,
 //!   `TasksMax`, each present exactly when the tenant sets it and each value
 //!   reading back as the tenant's; the symlinks are the ones the tenant's
-//!   network, workloads and `enabled` call for.
+//!   network, workloads and `enabled` call for; the networkd files (exactly
+//!   when the tenant has a network) are `bbhv-*` and read back with only
+//!   the sections the renderer writes.
 //!
 //! Regressions (regressions/metadata/, fixed in f911762): `1e555` gave
 //! `Err` with no diagnostic; `Metadata` serialized absent keys as `null`,
@@ -40,7 +42,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use bbhv_render::{Entry, Facts, render_tenant};
+use bbhv_render::{Entry, Facts, Root, render_tenant};
 use bbhv_spec::names::Template;
 use bbhv_spec::values::{Percent, PortMapping, Rate, Size};
 use bbhv_spec::{Diagnostic, MAX_DIAGNOSTICS, Metadata, Tenant, parse_metadata};
@@ -323,8 +325,13 @@ fn check_render(tenant: &Tenant) {
             path.components().all(|c| matches!(c, Component::Normal(_))),
             "{path:?} is not a plain relative path"
         );
+        if entry.root() == Root::Network {
+            check_network_file(tenant, entry);
+            continue;
+        }
+        assert_eq!(entry.root(), Root::Units, "{entry:?}");
         match entry {
-            Entry::File { path, content } => {
+            Entry::File { path, content, .. } => {
                 files.push(path.clone());
                 if path == Path::new(&id.slice()) {
                     check_slice(tenant, content);
@@ -332,7 +339,7 @@ fn check_render(tenant: &Tenant) {
                     check_tenant_unit(tenant, content);
                 }
             }
-            Entry::Symlink { path, target } => {
+            Entry::Symlink { path, target, .. } => {
                 // tenants.target.wants/tenant@<id>.service -> ../tenant@<id>.service
                 assert_eq!(
                     target,
@@ -356,6 +363,41 @@ fn check_render(tenant: &Tenant) {
         expected.push(Path::new("tenants.target.wants").join(id.instance(Template::Tenant)));
     }
     assert_eq!(links, expected, "{entries:#?}");
+    let network = entries.iter().filter(|e| e.root() == Root::Network).count();
+    assert_eq!(network > 0, tenant.network.is_some(), "{entries:#?}");
+}
+
+/// A networkd file: `bbhv-*`, a plain file, reading back with no more
+/// sections than networkd knows from us.
+fn check_network_file(tenant: &Tenant, entry: &Entry) {
+    let Entry::File { path, content, .. } = entry else {
+        panic!("a link among the networkd files: {entry:?}");
+    };
+    let name = path.to_str().expect("UTF-8");
+    assert!(name.starts_with("bbhv-") && !name.contains('/'), "{name}");
+    assert!(tenant.network.is_some());
+    let reader = bbhv_unit::Reader::parse(content)
+        .unwrap_or_else(|e| panic!("{name}: {e}\n{content}"));
+    for section in reader.section_names() {
+        assert!(
+            [
+                "NetDev",
+                "VLAN",
+                "WireGuard",
+                "WireGuardPeer",
+                "Match",
+                "Link",
+                "Network",
+                "DHCPServer",
+                "IPv6SendRA",
+                "IPv6Prefix",
+                "RoutingPolicyRule",
+                "TokenBucketFilter"
+            ]
+            .contains(&section),
+            "{name}: [{section}]"
+        );
+    }
 }
 
 /// The generated tenant@<id>.service: in its slice, requiring its network

@@ -106,6 +106,9 @@ impl Host {
     }
 }
 
+/// A problem at a JSON pointer of a tenant's file: (pointer, message).
+type Problem = (String, String);
+
 /// Everything read and checked, ready to render tenant by tenant (rendering
 /// 10,000 tenants one at a time keeps memory flat).
 #[derive(Debug)]
@@ -200,7 +203,7 @@ pub fn plan(checkout: &Checkout, applied: Option<&Path>, host: &Host) -> Plan {
     // What this host cannot give a tenant (a subnet it uses itself, a VLAN
     // without an uplink) fails it before the fleet check, so it claims
     // nothing from the others.
-    let mut refused: Vec<Vec<(String, String)>> = vec![Vec::new(); tenants.len()];
+    let mut refused: Vec<Vec<Problem>> = vec![Vec::new(); tenants.len()];
     for conflict in check_host_subnets(&tenants, &host.config.network.host_subnets, &host.file) {
         refused[conflict.index].push((conflict.pointer, conflict.message));
     }
@@ -211,19 +214,17 @@ pub fn plan(checkout: &Checkout, applied: Option<&Path>, host: &Host) -> Plan {
             refused[i].push(("/network/vlan".into(), message));
         }
     }
-    let (tenants, refused): (Vec<Tenant>, Vec<(Tenant, Vec<(String, String)>)>) = {
-        let mut keep = Vec::with_capacity(tenants.len());
-        let mut out = Vec::new();
-        for (tenant, problems) in tenants.into_iter().zip(refused) {
-            if problems.is_empty() {
-                keep.push(tenant);
-            } else {
-                out.push((tenant, problems));
-            }
+    let mut kept = Vec::with_capacity(tenants.len());
+    let mut failed: Vec<(Tenant, Vec<Problem>)> = Vec::new();
+    for (tenant, problems) in tenants.into_iter().zip(refused) {
+        if problems.is_empty() {
+            kept.push(tenant);
+        } else {
+            failed.push((tenant, problems));
         }
-        (keep, out)
-    };
-    for (tenant, problems) in refused {
+    }
+    let tenants = kept;
+    for (tenant, problems) in failed {
         let text = reread(checkout, &tenant);
         let mut errors: Vec<Diagnostic> = problems
             .into_iter()
