@@ -250,3 +250,30 @@ fn host_dirs_write_a_tenant_into_every_root() {
     assert_eq!(names(&network), ["bbhv-bt-a.netdev", "bbhv-bt-c.netdev"]);
     assert_eq!(names(&units), ["tenant@a.service", "tenant@c.service"]);
 }
+
+#[test]
+fn a_symlinked_directory_is_refused_and_leftover_temporaries_are_pruned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let link = tmp.path().join("network");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    let mut managed = ManagedDir::new(&link, Ownership::Prefix("bbhv-"));
+    let error = managed.write(&[net("bbhv-a.netdev", "a")]).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .ends_with("is a symlink; links are never followed"),
+        "{error}"
+    );
+    assert!(names(&outside).is_empty());
+
+    let dir = tmp.path().join("real");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("bbhv-tmp-bbhv-a.netdev.1-0.tmp"), "half").unwrap();
+    std::fs::write(dir.join(".a.nspawn.1-0.tmp"), "half").unwrap();
+    let mut managed = ManagedDir::new(&dir, Ownership::Prefix("bbhv-"));
+    managed.write(&[net("bbhv-a.netdev", "a")]).unwrap();
+    assert!(managed.prune().is_empty());
+    assert_eq!(names(&dir), [".a.nspawn.1-0.tmp", "bbhv-a.netdev"]);
+}
