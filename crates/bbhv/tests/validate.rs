@@ -133,7 +133,7 @@ fn the_incumbent_keeps_its_claim() {
     assert_eq!(
         status(&["--applied", applied.to_str().unwrap()]),
         [
-            r#"alpha failed VLAN 7 is already used by tenant "zeta" (tenants/zeta/metadata.json)"#,
+            r#"alpha failed VLAN 7 of tenant "alpha" is already used by tenant "zeta" (tenants/zeta/metadata.json)"#,
             "zeta generated ",
         ]
     );
@@ -141,7 +141,7 @@ fn the_incumbent_keeps_its_claim() {
         status(&[]),
         [
             "alpha generated ",
-            r#"zeta failed VLAN 7 is already used by tenant "alpha" (tenants/alpha/metadata.json)"#,
+            r#"zeta failed VLAN 7 of tenant "zeta" is already used by tenant "alpha" (tenants/alpha/metadata.json)"#,
         ]
     );
 }

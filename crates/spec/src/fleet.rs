@@ -69,8 +69,11 @@ pub fn check_fleet(tenants: &[Tenant], applied: &[Tenant]) -> Vec<Conflict> {
             if let Some(&owner) = claimed.get(claim)
                 && owner != index
             {
+                // Both tenants by name: the message is read without its
+                // file too (the JSON report, a log line cut short).
                 let message = format!(
-                    "{claim} is already used by tenant {:?} ({})",
+                    "{claim} of tenant {:?} is already used by tenant {:?} ({})",
+                    tenant.id.as_str(),
                     tenants[owner].id.as_str(),
                     tenants[owner].file
                 );
@@ -82,8 +85,10 @@ pub fn check_fleet(tenants: &[Tenant], applied: &[Tenant]) -> Vec<Conflict> {
                 && let Some(owner) = set.clash(range).filter(|&o| o != index)
             {
                 let message = format!(
-                    "subnet {} overlaps {} of tenant {:?} ({}); tenant subnets may not overlap",
+                    "subnet {} of tenant {:?} overlaps {} of tenant {:?} ({}); tenant subnets \
+                     may not overlap",
                     set.cidr(tenant),
+                    tenant.id.as_str(),
                     set.cidr(&tenants[owner]),
                     tenants[owner].id.as_str(),
                     tenants[owner].file
@@ -354,7 +359,7 @@ mod tests {
     }
 
     #[test]
-    fn every_cross_tenant_conflict_names_the_tenant_that_keeps_the_claim() {
+    fn every_cross_tenant_conflict_names_both_tenants() {
         let wg = |port: u16| {
             format!(
                 r#"{{ "vlan": 7, "ipv4": "10.0.0.1/24", "wireguard": {{ "listenPort": {port}, "privateKeyCredential": "k" }} }}"#
@@ -377,7 +382,8 @@ mod tests {
             assert!(
                 conflict
                     .message
-                    .contains("tenant \"a\" (tenants/a/metadata.json)"),
+                    .contains("tenant \"a\" (tenants/a/metadata.json)")
+                    && conflict.message.contains("of tenant \"b\""),
                 "{}",
                 conflict.message
             );
