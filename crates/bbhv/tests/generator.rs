@@ -272,3 +272,50 @@ fn bbhv_report_logs_the_skipped_tenants_for_the_journal() {
             .contains("<3>")
     );
 }
+
+#[test]
+fn bbhv_render_reads_the_host_config_it_is_given() {
+    let host = Host::with_repo(&workspace().join("examples/repo"));
+    let bad = host.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[network]\nuplink = \"eth0:1\"\n").unwrap();
+    let output = bbhv(&[
+        "render",
+        "--host-config",
+        bad.to_str().unwrap(),
+        host.current().to_str().unwrap(),
+        "--dryrun",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:2:10: network.uplink: \"eth0:1\" is not an interface name",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("/network/vlan: VLAN 120 needs network.uplink"),
+        "{stderr}"
+    );
+    // The tenants that do not need host.toml are rendered as usual.
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains(&format!("---units/{}---", slice("acme"))));
+    assert!(!text.contains("initech"), "{text}");
+
+    // A missing file is every default: initech's VLAN has no uplink.
+    let output = bbhv(&[
+        "validate",
+        "--host-config",
+        host.dir.path().join("absent.toml").to_str().unwrap(),
+        host.current().to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with(
+            "tenants/initech/metadata.json:11:13: /network/vlan: VLAN 120 needs the uplink"
+        ),
+        "{stdout}"
+    );
+}
