@@ -27,7 +27,9 @@
 //!   `CPUQuota`, `CPUWeight`, `MemoryMax`, `MemoryHigh`, `IOWeight`,
 //!   `TasksMax`, each present exactly when the tenant sets it and each value
 //!   reading back as the tenant's; the symlinks are the ones the tenant's
-//!   network, workloads and `enabled` call for.
+//!   network, workloads and `enabled` call for; the networkd files (exactly
+//!   when the tenant has a network) are `bbhv-*` and read back with only
+//!   the sections the renderer writes.
 //!
 //! Regressions (regressions/metadata/, fixed in f911762): `1e555` gave
 //! `Err` with no diagnostic; `Metadata` serialized absent keys as `null`,
@@ -324,6 +326,14 @@ fn check_render(tenant: &Tenant) {
             path.components().all(|c| matches!(c, Component::Normal(_))),
             "{path:?} is not a plain relative path"
         );
+        if entry.root() == Root::Network {
+            check_network_file(tenant, entry);
+            continue;
+        }
+        assert!(
+            matches!(entry.root(), Root::Units | Root::Nspawn),
+            "{entry:?}"
+        );
         match entry {
             Entry::File {
                 root,
@@ -337,6 +347,8 @@ fn check_render(tenant: &Tenant) {
                     check_slice(tenant, content);
                 } else if path == Path::new(&id.instance(Template::Tenant)) {
                     check_tenant_unit(tenant, content);
+                } else if path == Path::new(&id.instance(Template::Network)) {
+                    assert!(tenant.network.is_some(), "{path:?}");
                 } else {
                     check_container_unit(tenant, path, content);
                 }
@@ -356,6 +368,9 @@ fn check_render(tenant: &Tenant) {
         PathBuf::from(id.slice()),
         PathBuf::from(id.instance(Template::Tenant)),
     ];
+    if tenant.network.is_some() {
+        expected_files.push(PathBuf::from(id.instance(Template::Network)));
+    }
     for c in &tenant.containers {
         expected_files.push(PathBuf::from(format!(
             "{}.nspawn",
@@ -363,12 +378,49 @@ fn check_render(tenant: &Tenant) {
         )));
         expected_files.push(PathBuf::from(id.machine_unit(c.name.as_str())));
     }
+    files.sort();
+    expected_files.sort();
     assert_eq!(files, expected_files, "{entries:#?}");
     let mut expected = Vec::new();
     if tenant.enabled {
         expected.push(Path::new("tenants.target.wants").join(id.instance(Template::Tenant)));
     }
     assert_eq!(links, expected, "{entries:#?}");
+    let network = entries.iter().filter(|e| e.root() == Root::Network).count();
+    assert_eq!(network > 0, tenant.network.is_some(), "{entries:#?}");
+}
+
+/// A networkd file: `bbhv-*`, a plain file, reading back with no more
+/// sections than networkd knows from us.
+fn check_network_file(tenant: &Tenant, entry: &Entry) {
+    let Entry::File { path, content, .. } = entry else {
+        panic!("a link among the networkd files: {entry:?}");
+    };
+    let name = path.to_str().expect("UTF-8");
+    assert!(name.starts_with("bbhv-") && !name.contains('/'), "{name}");
+    assert!(tenant.network.is_some());
+    let reader = bbhv_unit::Reader::parse(content)
+        .unwrap_or_else(|e| panic!("{name}: {e}\n{content}"));
+    for section in reader.section_names() {
+        assert!(
+            [
+                "NetDev",
+                "VLAN",
+                "WireGuard",
+                "WireGuardPeer",
+                "Match",
+                "Link",
+                "Network",
+                "DHCPServer",
+                "IPv6SendRA",
+                "IPv6Prefix",
+                "RoutingPolicyRule",
+                "TokenBucketFilter"
+            ]
+            .contains(&section),
+            "{name}: [{section}]"
+        );
+    }
 }
 
 /// The generated tenant@<id>.service: in its slice, requiring its network

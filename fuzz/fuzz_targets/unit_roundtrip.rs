@@ -113,7 +113,7 @@ fn literal_ok(token: &str) -> bool {
     !token.is_empty()
         && token
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._:/@+=,-\\".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "._:/@+=,_-\\".contains(c))
         && !token.ends_with('\\')
 }
 

@@ -35,12 +35,22 @@ repo_sha() {
   return "$rc"
 }
 
-# add_generation ROOT SRC SEQ -> prints the generation name "<seq>-<sha>"
+# install_host_config ROOT: /etc/bitbuilder/host.toml from examples/host.toml, unless the
+# scenario put one there first (the example repository's VLAN needs the uplink it names).
+install_host_config() {
+  local file=$1/etc/bitbuilder/host.toml
+  must_be_under "$file" "$LAB_VAR" || return 1
+  [ -e "$file" ] || { mkdir -p "${file%/*}" && cp "$REPO_DIR/examples/host.toml" "$file"; }
+}
+
+# add_generation ROOT SRC SEQ -> prints the generation name "<seq>-<sha>" (and installs the
+# example host.toml when ROOT has none)
 add_generation() {
   local root=$1 src=$2 seq=$3 sha gen dir
   if ! sha=$(repo_sha "$src") || [ ${#sha} != 40 ]; then echo "cannot commit $src" >&2; return 1; fi
   gen=$seq-$sha dir=$root/var/lib/bitbuilder/generations/$seq-$sha
   must_be_under "$dir" "$LAB_VAR" || return 1
+  install_host_config "$root" || return 1
   mkdir -p "$dir" && cp -a "$src/." "$dir/" && safe_rm "$dir/.git" || return 1
   echo "$gen"
 }

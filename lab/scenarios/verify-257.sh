@@ -1,4 +1,5 @@
-# Every unit file `bbhv render` produces for the example repository, and every installed
+# Every unit file `bbhv render` produces for the example repository (DIR/units; the
+# networkd files in DIR/network are not units and are listed as such), and every installed
 # static unit, passes systemd 257's own checker (`systemd-analyze verify`) inside the guest,
 # with the installed units (the tenant@ templates, tenants.target, ...) on the unit path.
 TIER=container
@@ -9,6 +10,7 @@ UNIT_RE='\.(service|socket|target|slice|mount|automount|swap|timer|path|device|s
 prepare() {
   mkdir -p "$ROOT/root/lab"
   repo_copy "$EXAMPLE_REPO" "$ROOT/root/lab/repo"
+  install_host_config "$ROOT"
 }
 
 check() {

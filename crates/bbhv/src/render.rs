@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bbhv_generator::{Checkout, MOUNT_GENERATOR, Plan, Staging, plan};
+use bbhv_generator::{Checkout, Host, HostPaths, MOUNT_GENERATOR, Plan, Staging, plan};
 use bbhv_render::Entry;
 
 #[derive(Debug, clap::Args)]
@@ -18,8 +18,16 @@ pub struct Args {
     /// first tenant by id keeps it.
     #[arg(long, value_name = "DIR")]
     applied: Option<PathBuf>,
-    /// Make DIR exactly the rendered tree (both generators' units; `.nspawn`
-    /// settings too, until they get a directory of their own). The units are written into a new
+    /// The host's settings (VLAN uplink, host subnets), as the generator
+    /// reads them [default: $BITBUILDER_HOST_CONFIG, else
+    /// /etc/bitbuilder/host.toml]. A missing file means every default.
+    #[arg(long, value_name = "FILE")]
+    host_config: Option<PathBuf>,
+    /// Make DIR exactly the rendered tree: DIR/units (what the generators
+    /// write into their output directory: tenant-generator's units and
+    /// mount-generator's mounts), DIR/network (its files for
+    /// /run/systemd/network), DIR/nspawn (for /run/systemd/nspawn), each
+    /// present when it has entries. The tree is written into a new
     /// hidden directory beside DIR, which then replaces DIR in one step
     /// (renameat2 RENAME_EXCHANGE); the old tree is removed without
     /// following any link in it. Nothing already in DIR is kept or written
@@ -27,7 +35,8 @@ pub struct Args {
     /// if missing); a DIR that is a symlink or a file is refused.
     #[arg(long, group = "output", value_name = "DIR", verbatim_doc_comment)]
     out: Option<PathBuf>,
-    /// Print each file as `---path---` and its content instead.
+    /// Print each file as `---units/path---` (or network/, nspawn/) and its
+    /// content instead.
     #[arg(long, group = "output")]
     dryrun: bool,
     /// The commit to name in provenance headers (default: from a generation
@@ -41,13 +50,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(commit) = args.commit {
         checkout.commit = Some(commit);
     }
-    let mut plan = plan(&checkout, args.applied.as_deref());
+    let host_config = args
+        .host_config
+        .unwrap_or_else(|| HostPaths::from_env().host_config);
+    let mut plan = plan(
+        &checkout,
+        args.applied.as_deref(),
+        &Host::load(&host_config),
+    );
     match &args.out {
         Some(path) => {
             let mut staging = Staging::create(path)?;
-            plan.render_each(|entries| staging.dir().write(entries));
+            plan.render_each(|entries| staging.dir().write(&in_subdirs(entries)));
             for entries in mounts(&plan) {
-                staging.dir().write(&entries)?;
+                staging.dir().write(&in_subdirs(&entries))?;
             }
             staging.commit()?;
         }
@@ -97,9 +113,32 @@ fn mounts(plan: &Plan) -> Vec<Vec<Entry>> {
     all
 }
 
-/// Quadlet's `--dryrun` format: `---path---`, then the content.
+/// Each entry below the subdirectory of its root (`units/`, `network/`, `nspawn/`).
+fn in_subdirs(entries: &[Entry]) -> Vec<Entry> {
+    entries
+        .iter()
+        .map(|entry| match entry {
+            Entry::File {
+                root,
+                path,
+                content,
+            } => Entry::File {
+                root: *root,
+                path: PathBuf::from(root.name()).join(path),
+                content: content.clone(),
+            },
+            Entry::Symlink { root, path, target } => Entry::Symlink {
+                root: *root,
+                path: PathBuf::from(root.name()).join(path),
+                target: target.clone(),
+            },
+        })
+        .collect()
+}
+
+/// Quadlet's `--dryrun` format: `---root/path---`, then the content.
 fn print_entries(out: &mut impl std::io::Write, entries: &[Entry]) -> std::io::Result<()> {
-    for entry in entries {
+    for entry in in_subdirs(entries) {
         match entry {
             Entry::File { path, content, .. } => {
                 write!(out, "---{}---\n{content}\n", path.display())?

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bbhv_generator::{Checkout, plan};
+use bbhv_generator::{Checkout, Host, HostPaths, plan};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -15,6 +15,12 @@ pub struct Args {
     /// first tenant by id keeps it.
     #[arg(long, value_name = "DIR")]
     applied: Option<PathBuf>,
+    /// The host's settings: tenant subnets may not overlap its
+    /// network.host_subnets, and a VLAN needs its uplink [default:
+    /// $BITBUILDER_HOST_CONFIG, else /etc/bitbuilder/host.toml]. A missing
+    /// file means every default; its errors are reported too.
+    #[arg(long, value_name = "FILE")]
+    host_config: Option<PathBuf>,
     /// Print the generator's JSON report instead of text.
     #[arg(long)]
     json: bool,
@@ -22,7 +28,14 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let checkout = Checkout::open(&args.repo)?;
-    let mut plan = plan(&checkout, args.applied.as_deref());
+    let host_config = args
+        .host_config
+        .unwrap_or_else(|| HostPaths::from_env().host_config);
+    let mut plan = plan(
+        &checkout,
+        args.applied.as_deref(),
+        &Host::load(&host_config),
+    );
     // Rendering is part of validation: a value the writer refuses is an error too.
     plan.render_each(|_| Ok::<(), std::convert::Infallible>(()));
     let report = &plan.report;

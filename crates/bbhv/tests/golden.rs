@@ -1,8 +1,12 @@
 //! Golden trees: `tests/golden/<case>/input` (a repository) is applied as a
-//! generation, tenant-generator runs as systemd runs it, and the output tree
-//! must equal `expected/` (file list with symlinks first, then contents), and
-//! the report `report.json`; mount-generator's output must equal `mounts/`
-//! (absent when it writes nothing). `BLESS=1` (or `make bless`) rewrites them.
+//! generation on a host with `host.toml` (the case's own, else
+//! `examples/host.toml`), tenant-generator runs as systemd runs it, and its
+//! output directory must equal `expected/` (file list with symlinks first,
+//! then contents), what it wrote into `/run/systemd/network`
+//! `expected-network/` and into `/run/systemd/nspawn` `expected-nspawn/`
+//! (absent when empty), and the report `report.json`; mount-generator's
+//! output must equal `mounts/` (absent when it writes nothing). `BLESS=1`
+//! (or `make bless`) rewrites them.
 
 mod common;
 
@@ -12,13 +16,26 @@ use common::*;
 fn golden_trees() {
     for (name, case) in cases("tests/golden", 3) {
         let host = Host::with_repo(&case.join("input"));
+        if case.join("host.toml").exists() {
+            std::fs::copy(case.join("host.toml"), host.host_config()).unwrap();
+        }
         let out = host.dir.path().join("out");
         let output = host.generate(&out);
         let stderr = host.normalize(&String::from_utf8_lossy(&output.stderr));
-        let actual: Vec<(String, String)> = snapshot(&out)
-            .into_iter()
-            .map(|(path, content)| (path, host.normalize(&content)))
-            .collect();
+        let tree = |dir: &std::path::Path| -> Vec<(String, String)> {
+            if !dir.exists() {
+                return Vec::new();
+            }
+            snapshot(dir)
+                .into_iter()
+                .map(|(path, content)| (path, host.normalize(&content)))
+                .collect()
+        };
+        let actual = tree(&out);
+        let shared = [
+            ("expected-network", tree(&host.network_dir())),
+            ("expected-nspawn", tree(&host.nspawn_dir())),
+        ];
         let report = host.normalize(
             &std::fs::read_to_string(host.run_dir().join("generator-report.json")).unwrap(),
         );
@@ -42,6 +59,12 @@ fn golden_trees() {
                 write_snapshot(&case.join("mounts"), &mounts);
             }
             write_snapshot(&case.join("expected"), &actual);
+            for (name, tree) in &shared {
+                let _ = std::fs::remove_dir_all(case.join(name));
+                if !tree.is_empty() {
+                    write_snapshot(&case.join(name), tree);
+                }
+            }
             std::fs::write(case.join("report.json"), &report).unwrap();
             std::fs::write(case.join("stderr.txt"), &status).unwrap();
             continue;
@@ -79,6 +102,21 @@ fn golden_trees() {
         );
         for ((path, want), (_, got)) in expected.iter().zip(&actual) {
             assert_same_text(&format!("{case_name}: {path}"), want, got);
+        }
+        for (name, actual) in &shared {
+            let expected = if case.join(name).exists() {
+                snapshot(&case.join(name))
+            } else {
+                Vec::new()
+            };
+            assert_same_text(
+                &format!("{case_name}: {name} file list"),
+                &list(&expected),
+                &list(actual),
+            );
+            for ((path, want), (_, got)) in expected.iter().zip(actual) {
+                assert_same_text(&format!("{case_name}: {name}/{path}"), want, got);
+            }
         }
         assert_same_text(
             &format!("{case_name}: report.json"),

@@ -10,7 +10,19 @@ use common::*;
 #[test]
 fn invalid_repositories_are_refused_with_exact_diagnostics() {
     for (name, case) in cases("tests/invalid", 10) {
-        let output = bbhv(&["validate", case.to_str().unwrap()]);
+        // A case's own host.toml, else examples/host.toml.
+        let host_config = case.join("host.toml");
+        let output = if host_config.exists() {
+            // Run in the case, so messages name it "host.toml".
+            std::process::Command::new(env!("CARGO_BIN_EXE_bbhv"))
+                .current_dir(&case)
+                .args(["validate", "--host-config", "host.toml"])
+                .arg(&case)
+                .output()
+                .unwrap()
+        } else {
+            bbhv(&["validate", case.to_str().unwrap()])
+        };
         let stdout = String::from_utf8(output.stdout).unwrap();
         let expected_file = case.join("expected.txt");
         if bless() {
@@ -120,7 +132,7 @@ fn the_incumbent_keeps_its_claim() {
     assert_eq!(
         status(&["--applied", applied.to_str().unwrap()]),
         [
-            r#"alpha failed VLAN 7 is already used by tenant "zeta" (tenants/zeta/metadata.json)"#,
+            r#"alpha failed VLAN 7 of tenant "alpha" is already used by tenant "zeta" (tenants/zeta/metadata.json)"#,
             "zeta generated ",
         ]
     );
@@ -128,7 +140,7 @@ fn the_incumbent_keeps_its_claim() {
         status(&[]),
         [
             "alpha generated ",
-            r#"zeta failed VLAN 7 is already used by tenant "alpha" (tenants/alpha/metadata.json)"#,
+            r#"zeta failed VLAN 7 of tenant "zeta" is already used by tenant "alpha" (tenants/alpha/metadata.json)"#,
         ]
     );
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::*;
 
@@ -72,6 +72,7 @@ fn render_out_never_writes_through_links_planted_in_dir_and_drops_old_files() {
 
     let out = host.dir.path().join("out");
     assert!(render_out(&host.current(), &out).status.success());
+    let units = out.join("units");
     // Plant links where the next render writes.
     let outside = host.dir.path().join("outside");
     std::fs::create_dir_all(outside.join("wants")).unwrap();
@@ -79,15 +80,15 @@ fn render_out_never_writes_through_links_planted_in_dir_and_drops_old_files() {
     std::fs::write(&victim, "precious").unwrap();
     let unit_victim = outside.join("unit-victim");
     std::fs::write(&unit_victim, "precious").unwrap();
-    std::fs::remove_file(out.join("tenant@acme.service")).unwrap();
-    std::os::unix::fs::symlink(&unit_victim, out.join("tenant@acme.service")).unwrap();
-    std::fs::remove_dir_all(out.join("tenants.target.wants")).unwrap();
-    std::os::unix::fs::symlink(outside.join("wants"), out.join("tenants.target.wants")).unwrap();
-    std::fs::remove_file(out.join(slice("acme"))).unwrap();
-    std::fs::hard_link(&victim, out.join(slice("acme"))).unwrap();
-    std::fs::hard_link(&victim, out.join(format!(".{}.tmp", slice("acme")))).unwrap();
+    std::fs::remove_file(units.join("tenant@acme.service")).unwrap();
+    std::os::unix::fs::symlink(&unit_victim, units.join("tenant@acme.service")).unwrap();
+    std::fs::remove_dir_all(units.join("tenants.target.wants")).unwrap();
+    std::os::unix::fs::symlink(outside.join("wants"), units.join("tenants.target.wants")).unwrap();
+    std::fs::remove_file(units.join(slice("acme"))).unwrap();
+    std::fs::hard_link(&victim, units.join(slice("acme"))).unwrap();
+    std::fs::hard_link(&victim, units.join(format!(".{}.tmp", slice("acme")))).unwrap();
     // A deleted tenant's file from an earlier render.
-    std::fs::write(out.join("tenants-gone.slice"), "[Slice]\n").unwrap();
+    std::fs::write(units.join("tenants-gone.slice"), "[Slice]\n").unwrap();
 
     let output = render_out(&host.current(), &out);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -96,7 +97,18 @@ fn render_out_never_writes_through_links_planted_in_dir_and_drops_old_files() {
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     assert_eq!(std::fs::metadata(&victim).unwrap().len(), 8);
     // Exactly the rendered tree: nothing old, nothing planted.
-    assert_eq!(snapshot(&out), snapshot(&reference));
+    assert_eq!(snapshot(&units), snapshot(&reference));
+    assert_eq!(
+        snapshot(&out.join("network")),
+        snapshot(&host.network_dir())
+    );
+    let roots: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(roots, ["network", "units"]);
     // No staging directory left beside it.
     let mut siblings: Vec<String> = std::fs::read_dir(host.dir.path())
         .unwrap()
@@ -161,7 +173,9 @@ fn two_generators_into_one_directory_write_whole_files_only() {
     let reference = host.dir.path().join("reference");
     let output = render_out(&host.current(), &reference);
     assert!(output.status.success(), "{}", stderr(&output));
-    let expected = snapshot(&reference);
+    let expected = snapshot(&reference.join("units"));
+    let expected_network = snapshot(&reference.join("network"));
+    assert_eq!(expected_network.len(), 2 * ids.len());
 
     for round in 0..3 {
         let out = host.dir.path().join(format!("out-{round}"));
@@ -172,7 +186,7 @@ fn two_generators_into_one_directory_write_whole_files_only() {
         let children: Vec<_> = run_dirs
             .iter()
             .map(|run_dir| {
-                Command::new(env!("CARGO_BIN_EXE_tenant-generator"))
+                host.generator()
                     .arg(&out)
                     .env("BITBUILDER_CURRENT", host.current())
                     .env("BITBUILDER_RUN_DIR", run_dir)
@@ -199,6 +213,12 @@ fn two_generators_into_one_directory_write_whole_files_only() {
         for (got, want) in actual.iter().zip(&expected) {
             assert_eq!(got, want, "round {round}");
         }
+        // The shared network directory holds the whole set: the runs
+        // replaced it one after the other.
+        assert!(
+            snapshot(&host.network_dir()) == expected_network,
+            "round {round}: the network files differ"
+        );
     }
 }
 
@@ -256,7 +276,8 @@ fn an_output_directory_that_cannot_be_opened_fails_every_tenant_with_a_report() 
     let host = host_with(&ids(&["a", "b"]));
     let out = host.dir.path().join("out");
     std::fs::write(&out, "not a directory").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_tenant-generator"))
+    let output = host
+        .generator()
         .arg(&out)
         .env("BITBUILDER_CURRENT", host.current())
         .env("BITBUILDER_RUN_DIR", host.run_dir())

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::{Checkout, Current, HostPaths, Log, OutputDir, Priority, SharedLock, plan_as};
+use crate::{Checkout, Current, Host, HostPaths, Log, OutputDir, Priority, SharedLock, plan_as};
 
 /// The mount generator's name, in provenance headers and logs.
 pub const MOUNT_GENERATOR: &str = "mount-generator";
@@ -36,7 +36,9 @@ pub fn run_mounts(paths: &HostPaths, normal_dir: &Path, log: &Log) -> bool {
             return false;
         }
     };
-    let plan = plan_as(&checkout, Some(&paths.previous), MOUNT_GENERATOR);
+    // The same decisions as tenant-generator: host.toml can fail a tenant.
+    let host = Host::load(&paths.host_config);
+    let plan = plan_as(&checkout, Some(&paths.previous), &host, MOUNT_GENERATOR);
     let Some(facts) = &plan.facts else {
         log.emit(
             Priority::Err,

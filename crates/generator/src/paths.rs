@@ -18,6 +18,10 @@ pub const GENERATOR_DIR: &str = "/run/systemd/generator";
 pub const REPORT_FILE: &str = "generator-report.json";
 /// The lock's file name in the run directory.
 pub const LOCK_FILE: &str = "lock";
+/// Where networkd reads runtime configuration; the generator owns `bbhv-*` there.
+pub const NETWORK_DIR: &str = "/run/systemd/network";
+/// Where systemd-nspawn reads runtime `.nspawn` settings.
+pub const NSPAWN_DIR: &str = "/run/systemd/nspawn";
 
 /// The host layout, built once from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +51,15 @@ pub struct HostPaths {
     pub generator_dir: PathBuf,
     /// How long a generator waits for the lock (`$BITBUILDER_LOCK_WAIT_MS`, else 10 s).
     pub lock_wait: Duration,
+    /// The host's settings (`$BITBUILDER_HOST_CONFIG`, else
+    /// `/etc/bitbuilder/host.toml`); a missing file is every default.
+    pub host_config: PathBuf,
+    /// networkd's runtime directory (`$BITBUILDER_NETWORK_DIR`, else
+    /// `/run/systemd/network`): the generator replaces its `bbhv-*` files.
+    pub network_dir: PathBuf,
+    /// nspawn's runtime directory (`$BITBUILDER_NSPAWN_DIR`, else
+    /// `/run/systemd/nspawn`): the generator replaces the `.nspawn` files it wrote.
+    pub nspawn_dir: PathBuf,
 }
 
 impl Default for HostPaths {
@@ -84,6 +97,9 @@ impl HostPaths {
             system_unit_dir: bbhv_render::SYSTEM_UNIT_DIR.into(),
             generator_dir: GENERATOR_DIR.into(),
             lock_wait,
+            host_config: bbhv_host::HostConfig::path_from_lookup(&lookup),
+            network_dir: var("BITBUILDER_NETWORK_DIR").unwrap_or_else(|| NETWORK_DIR.into()),
+            nspawn_dir: var("BITBUILDER_NSPAWN_DIR").unwrap_or_else(|| NSPAWN_DIR.into()),
         }
     }
 }
@@ -123,6 +139,12 @@ mod tests {
             PathBuf::from("/usr/lib/systemd/system")
         );
         assert_eq!(paths.lock_wait, Duration::from_secs(10));
+        assert_eq!(
+            paths.host_config,
+            PathBuf::from("/etc/bitbuilder/host.toml")
+        );
+        assert_eq!(paths.network_dir, PathBuf::from("/run/systemd/network"));
+        assert_eq!(paths.nspawn_dir, PathBuf::from("/run/systemd/nspawn"));
     }
 
     #[test]
@@ -134,6 +156,9 @@ mod tests {
                 "BITBUILDER_RUN_DIR" => Some("/r".into()),
                 "BITBUILDER_TENANTS_DIR" => Some("".into()),
                 "BITBUILDER_LOCK_WAIT_MS" => Some("300".into()),
+                "BITBUILDER_HOST_CONFIG" => Some("/h/host.toml".into()),
+                "BITBUILDER_NETWORK_DIR" => Some("/n".into()),
+                "BITBUILDER_NSPAWN_DIR" => Some("/ns".into()),
                 _ => None,
             }
         };
@@ -144,5 +169,8 @@ mod tests {
         assert_eq!(paths.lock, PathBuf::from("/r/lock"));
         assert_eq!(paths.tenants_dir, PathBuf::from("/var/lib/tenants"));
         assert_eq!(paths.lock_wait, Duration::from_millis(300));
+        assert_eq!(paths.host_config, PathBuf::from("/h/host.toml"));
+        assert_eq!(paths.network_dir, PathBuf::from("/n"));
+        assert_eq!(paths.nspawn_dir, PathBuf::from("/ns"));
     }
 }

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use crate::{
-    Checkout, Current, GENERATOR, HostPaths, Line, OutputDir, Priority, Report, SharedLock, State,
-    plan, replace_file,
+    Checkout, Current, GENERATOR, Host, HostDirs, HostPaths, Line, ManagedDir, NETWORK_OWNERSHIP,
+    NSPAWN_OWNERSHIP, OutputDir, Priority, Report, SharedLock, State, plan, replace_file,
 };
 
 /// Where the generator's lines go: stderr (problems only) and `/dev/kmsg`
@@ -117,9 +117,24 @@ pub fn run(paths: &HostPaths, normal_dir: &Path, log: &Log) -> Report {
     let report = match Checkout::current(&paths.current) {
         Ok(Current::Ready(checkout)) => {
             // What the host ran before `current` moved: incumbents keep their claims.
-            let mut plan = plan(&checkout, Some(&paths.previous));
+            let host = Host::load(&paths.host_config);
+            let mut plan = plan(&checkout, Some(&paths.previous), &host);
             match OutputDir::open(normal_dir) {
-                Ok(mut out) => plan.render_each(|entries| out.write(entries)),
+                Ok(units) => {
+                    // networkd's and nspawn's directories are shared: the
+                    // generator replaces its own set there.
+                    let mut dirs = HostDirs {
+                        units,
+                        network: ManagedDir::new(&paths.network_dir, NETWORK_OWNERSHIP),
+                        nspawn: ManagedDir::new(&paths.nspawn_dir, NSPAWN_OWNERSHIP),
+                    };
+                    plan.render_each(|entries| dirs.write(entries));
+                    for problem in dirs.prune() {
+                        plan.report
+                            .errors
+                            .push(format!("cannot remove a file of an earlier run: {problem}"));
+                    }
+                }
                 Err(e) => {
                     let reason = format!("cannot open the output directory {e}");
                     plan.render_each(|_| Err(&reason));
@@ -177,6 +192,9 @@ mod tests {
         HostPaths::from_lookup(|name| match name {
             "BITBUILDER_STATE_DIR" => Some(root.join("state").into()),
             "BITBUILDER_RUN_DIR" => Some(root.join("run").into()),
+            "BITBUILDER_HOST_CONFIG" => Some(root.join("host.toml").into()),
+            "BITBUILDER_NETWORK_DIR" => Some(root.join("network").into()),
+            "BITBUILDER_NSPAWN_DIR" => Some(root.join("nspawn").into()),
             _ => None,
         })
     }
@@ -213,6 +231,125 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(out.join("tenant@a.service")).unwrap(),
             "planted"
+        );
+    }
+
+    fn tenant(repo: &Path, id: &str, network: &str) {
+        std::fs::create_dir_all(repo.join("tenants").join(id)).unwrap();
+        std::fs::write(
+            repo.join("tenants").join(id).join("metadata.json"),
+            format!(r#"{{ "schemaVersion": 1, "id": "{id}", "network": {network} }}"#),
+        )
+        .unwrap();
+    }
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn network_files_are_replaced_as_a_set_and_host_toml_gates_vlans() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths(dir.path());
+        let repo = paths.generations.join("1-0123456789");
+        tenant(&repo, "a", r#"{ "vlan": 10, "ipv4": "10.0.0.1/24" }"#);
+        tenant(&repo, "b", r#"{ "ipv4": "10.1.0.1/24" }"#);
+        tenant(&repo, "c", r#"{ "ipv4": "192.168.1.1/24" }"#);
+        std::fs::create_dir_all(paths.current.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&repo, &paths.current).unwrap();
+        std::fs::create_dir_all(&paths.network_dir).unwrap();
+        std::fs::write(paths.network_dir.join("10-uplink.network"), "admin").unwrap();
+        std::fs::write(paths.network_dir.join("bbhv-bt-old.netdev"), "old").unwrap();
+        std::fs::write(
+            &paths.host_config,
+            "[network]\nuplink = \"eth0\"\nuplink_network = \"10-uplink.network\"\n\
+             host_subnets = [\"192.168.0.0/16\"]\n",
+        )
+        .unwrap();
+        let out = dir.path().join("out");
+        let report = run(&paths, &out, &Log::capture());
+        assert_eq!(report.errors, Vec::<String>::new());
+        let failed: Vec<&str> = report.failed().map(|t| t.id.as_str()).collect();
+        assert_eq!(failed, ["c"], "c overlaps the host's subnet");
+        let c = &report.tenants[2].errors[0];
+        assert_eq!(c.path, "/network/ipv4");
+        assert!(
+            c.message
+                .contains("overlaps the host's subnet 192.168.0.0/16"),
+            "{c}"
+        );
+        assert_eq!(
+            listing(&paths.network_dir),
+            [
+                "10-uplink.network",
+                "10-uplink.network.d",
+                "bbhv-bt-a.netdev",
+                "bbhv-bt-a.network",
+                "bbhv-bt-b.netdev",
+                "bbhv-bt-b.network",
+                "bbhv-vt-a.netdev",
+                "bbhv-vt-a.network",
+            ]
+        );
+        assert!(
+            std::fs::read_to_string(
+                paths
+                    .network_dir
+                    .join("10-uplink.network.d/bbhv-vlans.conf")
+            )
+            .unwrap()
+            .ends_with("[Network]\nVLAN=vt-a\n")
+        );
+
+        // host.toml turns bad: a keeps nothing, b is generated as usual.
+        std::fs::write(&paths.host_config, "[network]\nuplink = \"bt-x\"\n").unwrap();
+        let out = dir.path().join("out2");
+        let report = run(&paths, &out, &Log::capture());
+        assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+        assert!(
+            report.errors[0].contains("network.uplink: \"bt-x\""),
+            "{:?}",
+            report.errors
+        );
+        let failed: Vec<&str> = report.failed().map(|t| t.id.as_str()).collect();
+        assert_eq!(failed, ["a"]);
+        assert!(
+            report.tenants[0].errors[0]
+                .message
+                .contains("which has errors")
+        );
+        assert_eq!(
+            listing(&paths.network_dir),
+            [
+                "10-uplink.network",
+                "10-uplink.network.d",
+                "bbhv-bt-b.netdev",
+                "bbhv-bt-b.network",
+                "bbhv-bt-c.netdev",
+                "bbhv-bt-c.network",
+            ]
+        );
+        assert!(listing(&paths.network_dir.join("10-uplink.network.d")).is_empty());
+
+        // No host.toml: a VLAN needs the uplink.
+        std::fs::remove_file(&paths.host_config).unwrap();
+        let report = run(&paths, &dir.path().join("out3"), &Log::capture());
+        assert!(report.errors.is_empty());
+        let a = &report.tenants[0].errors[0];
+        assert_eq!(a.path, "/network/vlan");
+        assert!(
+            a.message.starts_with(&format!(
+                "VLAN 10 needs the uplink, but {} has no network.uplink and no network.uplink_network",
+                paths.host_config.display()
+            )),
+            "{a}"
         );
     }
 }

@@ -34,7 +34,7 @@ pub struct WriteError {
 }
 
 impl WriteError {
-    fn new(path: PathBuf, op: &str, errno: Errno) -> WriteError {
+    pub(crate) fn new(path: PathBuf, op: &str, errno: Errno) -> WriteError {
         let reason = match errno {
             Errno::EXIST => "already exists; an entry already there is never overwritten \
                              (another generator writing into the same directory?)"
@@ -89,8 +89,11 @@ impl OutputDir {
     /// Writes one tenant's `entries` (paths relative to the directory). On
     /// a failure, what this call created is removed again, so a tenant is
     /// written whole or not at all.
-    pub fn write(&mut self, entries: &[Entry]) -> Result<(), WriteError> {
-        let mut created: Vec<&Path> = Vec::with_capacity(entries.len());
+    pub fn write<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = &'a Entry>,
+    ) -> Result<(), WriteError> {
+        let mut created: Vec<&Path> = Vec::new();
         for entry in entries {
             match self.write_entry(entry) {
                 Ok(()) => created.push(entry.path()),
@@ -231,7 +234,7 @@ fn open_containing_dir(path: &Path) -> Result<(&Path, OwnedFd), WriteError> {
     Ok((dir_path, dir))
 }
 
-fn dir_flags() -> OFlags {
+pub(crate) fn dir_flags() -> OFlags {
     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
 }
 

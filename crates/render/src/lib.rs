@@ -2,6 +2,8 @@
 //! symlinks`. It is what `tenant-generator` writes, what `bbhv render`
 //! prints and what the golden tests compare. No I/O here.
 
+mod network;
+
 use std::path::PathBuf;
 
 pub mod container;
@@ -12,6 +14,10 @@ use bbhv_spec::names::Template;
 use bbhv_unit::{Line, Syntax, Token, UnitFile, Value, ValueError};
 
 mod tenant_network;
+pub use network::{
+    Uplink, VLAN_DROPIN, WIREGUARD_RULE_PRIORITY, WIREGUARD_TABLE_BASE, render_network,
+    render_vlans, wireguard_table,
+};
 
 /// Where the static units are installed (the target of `.wants` symlinks).
 pub const SYSTEM_UNIT_DIR: &str = "/usr/lib/systemd/system";
@@ -81,7 +87,24 @@ pub enum Root {
     Nspawn,
 }
 
-/// One entry of the rendered tree, relative to its root's directory.
+impl Root {
+    pub const ALL: [Root; 3] = [Root::Units, Root::Network, Root::Nspawn];
+
+    /// The subdirectory `bbhv render --out DIR` and `--dryrun` show it as.
+    pub fn name(self) -> &'static str {
+        match self {
+            Root::Units => "units",
+            Root::Network => "network",
+            Root::Nspawn => "nspawn",
+        }
+    }
+}
+
+/// The prefix of every file the generator writes into `/run/systemd/network`
+/// (it owns those names there and removes the ones it did not write).
+pub const NETWORK_PREFIX: &str = "bbhv-";
+
+/// One entry of the rendered tree, relative to its root directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
     File {
@@ -115,7 +138,8 @@ impl Entry {
 /// starts it with `tenants.target`. The unit runs no process: it puts the
 /// tenant into its slice and requires what the tenant declares. Two files
 /// and a link, no directory of its own: at 10,000 tenants every file system
-/// object counts (bench/generator).
+/// object counts (bench/generator). A tenant with a `network` also gets its
+/// networkd files ([`render_network`], [`Root::Network`]).
 pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
     let id = &tenant.id;
     let source = Line::join(&facts.source_root, "/", &Line::from(id.metadata_file()));
@@ -210,6 +234,7 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
             target: PathBuf::from("..").join(id.instance(Template::Tenant)),
         });
     }
+    entries.extend(render_network(tenant, facts));
     entries
 }
 
@@ -226,6 +251,8 @@ pub fn render_rerun() -> Vec<Entry> {
     }]
 }
 
+/// The header every generated file starts with: who made it, from what,
+/// from which commit.
 fn provenance(facts: &Facts, source: &Line, syntax: Syntax) -> UnitFile {
     let mut file = UnitFile::new(syntax);
     let generator = Line::from(Token::constant(facts.generator));

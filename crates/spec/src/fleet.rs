@@ -6,6 +6,7 @@ use std::fmt;
 
 use crate::names::{InterfacePrefix, TenantId};
 use crate::tenant::Tenant;
+use crate::values::IpNet;
 
 /// A conflict: the tenant at `index` (into the list given to
 /// [`check_fleet`]) cannot have what the key at `pointer` claims.
@@ -68,8 +69,11 @@ pub fn check_fleet(tenants: &[Tenant], applied: &[Tenant]) -> Vec<Conflict> {
             if let Some(&owner) = claimed.get(claim)
                 && owner != index
             {
+                // Both tenants by name: the message is read without its
+                // file too (the JSON report, a log line cut short).
                 let message = format!(
-                    "{claim} is already used by tenant {:?} ({})",
+                    "{claim} of tenant {:?} is already used by tenant {:?} ({})",
+                    tenant.id.as_str(),
                     tenants[owner].id.as_str(),
                     tenants[owner].file
                 );
@@ -81,8 +85,10 @@ pub fn check_fleet(tenants: &[Tenant], applied: &[Tenant]) -> Vec<Conflict> {
                 && let Some(owner) = set.clash(range).filter(|&o| o != index)
             {
                 let message = format!(
-                    "subnet {} overlaps {} of tenant {:?} ({}); tenant subnets may not overlap",
+                    "subnet {} of tenant {:?} overlaps {} of tenant {:?} ({}); tenant subnets \
+                     may not overlap",
                     set.cidr(tenant),
+                    tenant.id.as_str(),
                     set.cidr(&tenants[owner]),
                     tenants[owner].id.as_str(),
                     tenants[owner].file
@@ -112,6 +118,59 @@ pub fn check_fleet(tenants: &[Tenant], applied: &[Tenant]) -> Vec<Conflict> {
                         owner: tenants[owner].id.clone(),
                     }),
             );
+        }
+    }
+    found
+}
+
+/// A tenant whose subnet overlaps a subnet the host itself uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostConflict {
+    /// Into the list given to [`check_host_subnets`].
+    pub index: usize,
+    /// `/network/ipv4` or `/network/ipv6`.
+    pub pointer: String,
+    pub message: String,
+}
+
+/// Tenant subnets against the host's own (`network.host_subnets` of
+/// host.toml, named `host_file` in messages): a tenant that overlaps one
+/// fails. Checked before [`check_fleet`], so a tenant failed here claims
+/// nothing from the others. Linear in tenants times host subnets (a few).
+pub fn check_host_subnets(
+    tenants: &[Tenant],
+    host_subnets: &[IpNet],
+    host_file: &str,
+) -> Vec<HostConflict> {
+    let mut found = Vec::new();
+    if host_subnets.is_empty() {
+        return found;
+    }
+    for (index, tenant) in tenants.iter().enumerate() {
+        let Some(net) = &tenant.network else {
+            continue;
+        };
+        let own = [
+            net.ipv4.map(|n| (IpNet::V4(n), Family::V4)),
+            net.ipv6.map(|n| (IpNet::V6(n), Family::V6)),
+        ];
+        for (subnet, family) in own.into_iter().flatten() {
+            let first = subnet.trunc();
+            if let Some(host) = host_subnets
+                .iter()
+                .find(|h| h.contains(&first.network()) || first.contains(&h.network()))
+            {
+                found.push(HostConflict {
+                    index,
+                    pointer: family.pointer().to_owned(),
+                    message: format!(
+                        "subnet {subnet} of tenant {:?} overlaps the host's subnet {host} \
+                         (network.host_subnets in {host_file}); tenant subnets may not overlap \
+                         the host's",
+                        tenant.id.as_str()
+                    ),
+                });
+            }
         }
     }
     found
@@ -248,5 +307,101 @@ impl Subnets {
             Family::V6 => net.and_then(|n| n.ipv6).map(|n| n.to_string()),
         }
         .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(id: &str, network: &str) -> Tenant {
+        let text = format!(r#"{{ "schemaVersion": 1, "id": "{id}", "network": {network} }}"#);
+        Tenant::parse(&format!("tenants/{id}/metadata.json"), id, &text).unwrap()
+    }
+
+    #[test]
+    fn host_subnets_fail_the_tenants_that_overlap_them() {
+        let tenants = [
+            tenant("a", r#"{ "ipv4": "10.1.2.1/24" }"#),
+            tenant(
+                "b",
+                r#"{ "ipv4": "192.168.0.1/16", "ipv6": "fd00:9::1/64" }"#,
+            ),
+            tenant("c", r#"{ "ipv4": "10.2.0.1/24" }"#),
+            tenant("d", "{}"),
+        ];
+        let host: Vec<IpNet> = ["10.1.0.0/16", "192.168.7.0/24", "fd00:9::/48"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let found = check_host_subnets(&tenants, &host, "/etc/bitbuilder/host.toml");
+        let got: Vec<(usize, &str)> = found
+            .iter()
+            .map(|c| (c.index, c.pointer.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0, "/network/ipv4"),
+                (1, "/network/ipv4"),
+                (1, "/network/ipv6")
+            ]
+        );
+        assert_eq!(
+            found[0].message,
+            "subnet 10.1.2.1/24 of tenant \"a\" overlaps the host's subnet 10.1.0.0/16 \
+             (network.host_subnets in /etc/bitbuilder/host.toml); tenant subnets may not \
+             overlap the host's"
+        );
+        // The tenant's /16 holds the host's /24.
+        assert!(
+            found[1].message.contains("192.168.7.0/24"),
+            "{}",
+            found[1].message
+        );
+        assert!(check_host_subnets(&tenants, &[], "h").is_empty());
+    }
+
+    #[test]
+    fn every_cross_tenant_conflict_names_both_tenants() {
+        let wg = |port: u16| {
+            format!(
+                r#"{{ "vlan": 7, "ipv4": "10.0.0.1/24", "wireguard": {{ "listenPort": {port}, "privateKeyCredential": "k" }} }}"#
+            )
+        };
+        let tenants = [tenant("a", &wg(51820)), tenant("b", &wg(51820))];
+        let found = check_fleet(&tenants, &[]);
+        let pointers: Vec<&str> = found.iter().map(|c| c.pointer.as_str()).collect();
+        assert_eq!(
+            pointers,
+            [
+                "/network/vlan",
+                "/network/wireguard/listenPort",
+                "/network/ipv4"
+            ]
+        );
+        for conflict in &found {
+            assert_eq!(conflict.index, 1);
+            assert_eq!(conflict.owner.as_str(), "a");
+            assert!(
+                conflict
+                    .message
+                    .contains("tenant \"a\" (tenants/a/metadata.json)")
+                    && conflict.message.contains("of tenant \"b\""),
+                "{}",
+                conflict.message
+            );
+        }
+    }
+
+    #[test]
+    fn the_egress_link_name_is_claimed_too() {
+        let claims = claims_of(&tenant("a", "{}"));
+        let names: Vec<&str> = claims
+            .iter()
+            .filter(|(c, _)| c.kind == "interface name")
+            .map(|(c, _)| c.value.as_str())
+            .collect();
+        assert_eq!(names, ["bt-a", "vt-a", "wt-a", "et-a"]);
     }
 }

@@ -15,7 +15,7 @@ pub mod tenant;
 pub mod values;
 
 pub use diag::{Diagnostic, locate};
-pub use fleet::{Conflict, check_fleet};
+pub use fleet::{Conflict, HostConflict, check_fleet, check_host_subnets};
 pub use image::Image;
 pub use json::MAX_DEPTH;
 pub use model::Metadata;

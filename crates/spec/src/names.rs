@@ -121,6 +121,14 @@ impl TenantId {
     }
 }
 
+impl TenantId {
+    /// [`TenantId::interface`] as a token for networkd files (its alphabet,
+    /// `[a-z0-9_-]`, is a token's).
+    pub fn interface_token(&self, prefix: InterfacePrefix) -> Token {
+        Token::new(self.interface(prefix)).expect("an interface name is a token")
+    }
+}
+
 impl fmt::Display for TenantId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -155,8 +163,11 @@ impl Template {
 /// What a tenant's interface is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InterfacePrefix {
+    /// `bt-`: the tenant's bridge.
     Bridge,
+    /// `vt-`: its VLAN link on the uplink, a port of the bridge.
     Vlan,
+    /// `wt-`: its WireGuard link.
     WireGuard,
     /// The IFB device the tenant's egress is shaped on.
     Egress,
@@ -173,7 +184,7 @@ impl InterfacePrefix {
         InterfacePrefix::Egress,
     ];
 
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             InterfacePrefix::Bridge => "bt-",
             InterfacePrefix::Vlan => "vt-",

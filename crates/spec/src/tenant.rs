@@ -517,6 +517,14 @@ fn network(c: &mut Check, n: &model::Network) -> Option<Network> {
         .enumerate()
         .filter_map(|(i, t)| c.take(|| format!("/network/dns/{i}"), parse_ip(t)))
         .collect();
+    if n.dhcp && n.ipv4.is_none() {
+        c.fail(
+            "/network/dhcp".into(),
+            "true needs network.ipv4: the DHCP server leases addresses of the tenant's IPv4 \
+             subnet; allowed: false, or an ipv4 subnet"
+                .into(),
+        );
+    }
     let egress_rate = n
         .egress_rate
         .as_ref()

@@ -84,6 +84,18 @@ impl UnitFile {
         self
     }
 
+    /// Opens a new section `[name]` even when one of that name exists
+    /// (networkd's repeated sections: `[WireGuardPeer]`, `[Address]`).
+    pub fn add_section(&mut self, name: &'static str) -> &mut Self {
+        debug_assert!(value::is_plain_token(name), "section name {name:?}");
+        self.sections.push(Section {
+            name,
+            entries: Vec::new(),
+        });
+        self.open = Some(self.sections.len() - 1);
+        self
+    }
+
     /// Appends `key=value` to the open section.
     ///
     /// # Panics

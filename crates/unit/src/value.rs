@@ -67,7 +67,7 @@ enum Kind {
 }
 
 /// Characters allowed in a literal besides ASCII letters and digits.
-const LITERAL_EXTRA: &str = "._:/@+=,-\\";
+const LITERAL_EXTRA: &str = "._:/@+=,_-\\";
 
 impl Value {
     /// Free text such as a `Description=`: one line, kept exactly.
@@ -422,7 +422,7 @@ impl From<Line> for Value {
 }
 
 /// A token that is syntax nowhere (unit names, sizes, numbers, hex ids):
-/// letters, digits and `._:/@+=,-\`, not ending in `\`.
+/// letters, digits and `._:/@+=,_-\`, not ending in `\`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Token(String);
 

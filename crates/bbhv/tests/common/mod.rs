@@ -53,6 +53,7 @@ impl Host {
         copy_tree(&repo.canonicalize().unwrap(), &generation);
         std::os::unix::fs::symlink(format!("generations/1-{SHA}"), dir.path().join("current"))
             .unwrap();
+        std::fs::copy(example_host_config(), dir.path().join("host.toml")).unwrap();
         Host { dir }
     }
 
@@ -64,6 +65,35 @@ impl Host {
         self.dir.path().join("run")
     }
 
+    /// `/etc/bitbuilder/host.toml` of this host: a copy of
+    /// `examples/host.toml` (the example repository has a VLAN).
+    pub fn host_config(&self) -> PathBuf {
+        self.dir.path().join("host.toml")
+    }
+
+    /// `/run/systemd/network` of this host.
+    pub fn network_dir(&self) -> PathBuf {
+        self.dir.path().join("network")
+    }
+
+    /// `/run/systemd/nspawn` of this host.
+    pub fn nspawn_dir(&self) -> PathBuf {
+        self.dir.path().join("nspawn")
+    }
+
+    /// tenant-generator with this host's paths (never the real ones) and no
+    /// output directory yet.
+    pub fn generator(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tenant-generator"));
+        command
+            .env("BITBUILDER_CURRENT", self.current())
+            .env("BITBUILDER_RUN_DIR", self.run_dir())
+            .env("BITBUILDER_HOST_CONFIG", self.host_config())
+            .env("BITBUILDER_NETWORK_DIR", self.network_dir())
+            .env("BITBUILDER_NSPAWN_DIR", self.nspawn_dir());
+        command
+    }
+
     /// Runs tenant-generator as systemd does: three output directories.
     pub fn generate(&self, normal: &Path) -> Output {
         let early = self.dir.path().join("early");
@@ -71,10 +101,8 @@ impl Host {
         for d in [normal, &early, &late] {
             std::fs::create_dir_all(d).unwrap();
         }
-        Command::new(env!("CARGO_BIN_EXE_tenant-generator"))
+        self.generator()
             .args([normal, &early, &late])
-            .env("BITBUILDER_CURRENT", self.current())
-            .env("BITBUILDER_RUN_DIR", self.run_dir())
             .output()
             .unwrap()
     }
@@ -86,6 +114,7 @@ impl Host {
             .arg(normal)
             .env("BITBUILDER_CURRENT", self.current())
             .env("BITBUILDER_RUN_DIR", self.run_dir())
+            .env("BITBUILDER_HOST_CONFIG", self.host_config())
             .output()
             .unwrap()
     }
@@ -99,9 +128,17 @@ impl Host {
     }
 }
 
+/// `examples/host.toml`: the host the example repository is meant for.
+pub fn example_host_config() -> PathBuf {
+    workspace().join("examples/host.toml")
+}
+
+/// bbhv, reading `examples/host.toml` unless `--host-config` says otherwise
+/// (never the real /etc/bitbuilder/host.toml).
 pub fn bbhv(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bbhv"))
         .args(args)
+        .env("BITBUILDER_HOST_CONFIG", example_host_config())
         .output()
         .unwrap()
 }
