@@ -233,9 +233,8 @@ fn attach(
 /// declared by the generator's `bbhv-<link>.netdev` files.
 fn prune() -> anyhow::Result<()> {
     let paths = bbhv_generator::HostPaths::from_env();
-    let network_dir = std::env::var_os("BITBUILDER_NETWORK_DIR")
-        .map_or_else(|| PathBuf::from("/run/systemd/network"), PathBuf::from);
-    let declared: std::collections::BTreeSet<String> = match std::fs::read_dir(&network_dir) {
+    let network_dir = &paths.network_dir;
+    let declared: std::collections::BTreeSet<String> = match std::fs::read_dir(network_dir) {
         Ok(dir) => dir
             .filter_map(|e| e.ok())
             .filter_map(|e| {
