@@ -1,9 +1,11 @@
 //! Directories the generator shares with others: `/run/systemd/network`
 //! (systemd-network-generator and the admin write there too) and
 //! `/run/systemd/nspawn`. systemd does not empty them before a run, so the
-//! generator replaces its own set in place: every file is written into a new
-//! temporary (`O_CREAT|O_EXCL|O_NOFOLLOW`) and renamed over its name, then
-//! every entry it owns that this run did not write is removed. What it owns
+//! generator replaces its own set in place: a file already there with the
+//! same content is left alone, a new name is created in place
+//! (`O_CREAT|O_EXCL|O_NOFOLLOW`, as the units are), anything else there is
+//! replaced by a new temporary (`O_CREAT|O_EXCL|O_NOFOLLOW`) renamed over
+//! its name; then every entry it owns that this run did not write is removed. What it owns
 //! is decided by [`Ownership`]; nothing else there is ever touched, and
 //! nothing is written or removed through a link.
 
@@ -111,9 +113,9 @@ impl ManagedDir {
 
     fn write_entry(&mut self, entry: &Entry) -> Result<(), WriteError> {
         let path = entry.path().to_owned();
-        let full = self.path.join(&path);
+        let root = self.path.clone();
         let refuse = |reason: String| WriteError {
-            path: full.clone(),
+            path: root.join(entry.path()),
             reason,
         };
         if self.written.contains(&path) {
@@ -136,7 +138,47 @@ impl ManagedDir {
                 "does not start with {header:?}, which marks the generator's files"
             )));
         }
-        let fail = |op: &str, e: Errno| WriteError::new(full.clone(), op, e);
+        let fail = |op: &str, e: Errno| WriteError::new(root.join(entry.path()), op, e);
+        if let Entry::File { content, .. } = entry {
+            match existing(dir, name, content.as_bytes()) {
+                // A reload rewrites nothing that did not change.
+                Existing::Same => {
+                    self.written.insert(path);
+                    return Ok(());
+                }
+                // A new name is created in place, exclusively, as the units
+                // are: nobody has read it yet.
+                Existing::Absent => match rustix::fs::openat(
+                    dir,
+                    name,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o644),
+                ) {
+                    Ok(fd) => {
+                        if let Err(e) = std::fs::File::from(fd).write_all(content.as_bytes()) {
+                            // Ours (O_EXCL made it): never leave half a file.
+                            let _ = rustix::fs::unlinkat(dir, name, AtFlags::empty());
+                            return Err(fail(
+                                "writing",
+                                Errno::from_io_error(&e).unwrap_or(Errno::IO),
+                            ));
+                        }
+                        self.written.insert(path);
+                        return Ok(());
+                    }
+                    // It appeared meanwhile: replaced below like any other.
+                    Err(Errno::EXIST) => {}
+                    Err(e) => return Err(fail("creating", e)),
+                },
+                Existing::Other => {}
+            }
+        }
+        // Something else is there (an older version, a link, a FIFO): a
+        // whole new file replaces it in one rename.
         let (temporary, fd) = temporary(dir, name, owns).map_err(|e| fail("creating", e))?;
         let written = match entry {
             Entry::File { content, .. } => std::fs::File::from(fd)
@@ -365,6 +407,37 @@ fn exclusive(dir: &OwnedFd) {
             }
             _ => return,
         }
+    }
+}
+
+/// What is at a name the generator is about to write.
+enum Existing {
+    Absent,
+    /// A regular file with exactly this content.
+    Same,
+    /// Anything else: a different file, a link, a FIFO, unreadable.
+    Other,
+}
+
+/// Looks at `name` without following it or blocking on it.
+fn existing(dir: BorrowedFd<'_>, name: &OsStr, content: &[u8]) -> Existing {
+    let fd = match rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Existing::Absent,
+        Err(_) => return Existing::Other,
+    };
+    // One read of one byte more than the content: a regular file with
+    // exactly that content returns all of it and stops there (EOF). A FIFO
+    // (O_NONBLOCK), a directory or anything shorter or longer does not.
+    let mut buffer = vec![0; content.len() + 1];
+    match rustix::io::read(&fd, &mut buffer) {
+        Ok(n) if n == content.len() && &buffer[..n] == content => Existing::Same,
+        _ => Existing::Other,
     }
 }
 

@@ -277,3 +277,45 @@ fn a_symlinked_directory_is_refused_and_leftover_temporaries_are_pruned() {
     assert!(managed.prune().is_empty());
     assert_eq!(names(&dir), [".a.nspawn.1-0.tmp", "bbhv-a.netdev"]);
 }
+
+#[test]
+fn unchanged_files_are_left_alone_and_changed_ones_replaced() {
+    use std::os::unix::fs::MetadataExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut managed = ManagedDir::new(dir, Ownership::Prefix("bbhv-"));
+    managed
+        .write(&[net("bbhv-a.netdev", "a"), net("bbhv-b.netdev", "b")])
+        .unwrap();
+    let inode = |name: &str| std::fs::metadata(dir.join(name)).unwrap().ino();
+    let (a, b) = (inode("bbhv-a.netdev"), inode("bbhv-b.netdev"));
+    // The next run (its lock is free once this one is done).
+    drop(managed);
+    // A hard link to b elsewhere: a replaced file is a new inode, so the
+    // link keeps the old content (nothing is written through it).
+    std::fs::hard_link(dir.join("bbhv-b.netdev"), tmp.path().join("other-b")).unwrap();
+    std::fs::write(dir.join("bbhv-c.netdev"), "c but longer").unwrap();
+    let mut managed = ManagedDir::new(dir, Ownership::Prefix("bbhv-"));
+    managed
+        .write(&[
+            net("bbhv-a.netdev", "a"),
+            net("bbhv-b.netdev", "B"),
+            net("bbhv-c.netdev", "c"),
+        ])
+        .unwrap();
+    assert!(managed.prune().is_empty());
+    assert_eq!(inode("bbhv-a.netdev"), a, "unchanged: not rewritten");
+    assert_ne!(inode("bbhv-b.netdev"), b, "changed: replaced");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("bbhv-b.netdev")).unwrap(),
+        "B"
+    );
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("other-b")).unwrap(),
+        "b"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("bbhv-c.netdev")).unwrap(),
+        "c"
+    );
+}
