@@ -147,6 +147,20 @@ reach() {
   esac
 }
 
+# net_detach NAME: endpoint NAME goes as a workload's namespace goes when its unit stops:
+# its processes end, the namespace is released and the kernel removes the veth pair.
+net_detach() {
+  local n=$1 pid
+  if [ -e "$NET_STATE/listen-$n" ]; then
+    read -r pid < "$NET_STATE/listen-$n"
+    kill "$pid" 2>/dev/null
+    rm -f "$NET_STATE/listen-$n"
+  fi
+  ip netns pids "ep-$n" 2>/dev/null | xargs -r kill 2>/dev/null
+  ip netns del "ep-$n"
+  wait_for 10 "the veth of $n to go" sh -c "! ip link show vw-lab$n"
+}
+
 # net_listen NAME: a TCP listener on port 7 in endpoint NAME.
 net_listen() {
   local n=$1

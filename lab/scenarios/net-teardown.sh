@@ -8,7 +8,7 @@ check() {
   . /usr/local/lib/lab/net.sh
   net_fixture
   log "the workloads of netb stop (their namespaces go), then netb leaves the checkout"
-  ip netns del ep-b1; ip netns del ep-b2
+  net_detach b1; net_detach b2
   net_apply neta || fail "bbhv reload failed"
   sleep 1
   run systemctl status --no-pager -n 5 tenant-network@netb.service
