@@ -70,6 +70,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Up { checkout, id } => {
             let (net, host) = load(&checkout, &id)?;
             sys::wait_for_link(&net.bridge, Duration::from_secs(30))?;
+            // dnsmasq binds the gateway addresses once, when it starts.
+            sys::wait_for_addresses(&net.gateways(), Duration::from_secs(30))?;
             sys::nft(&firewall::up_script(&net, &host, &published(&net.id)))
                 .with_context(|| format!("tenant {id}: firewall rules"))?;
             match &net.egress {

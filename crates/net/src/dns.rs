@@ -5,7 +5,6 @@
 //! upstream. It knows no other tenant's names, and the firewall keeps each
 //! tenant away from the others' servers.
 
-use std::net::IpAddr;
 
 use crate::{HostNet, TenantNet};
 
@@ -17,12 +16,7 @@ pub const HOST_RESOLV: &str = "/run/systemd/resolve/resolv.conf";
 /// dnsmasq's arguments (without the program), `None` when the tenant has no
 /// gateway address to listen on.
 pub fn dnsmasq_args(t: &TenantNet, host: &HostNet) -> Option<Vec<String>> {
-    let listen: Vec<IpAddr> = t
-        .gateway4
-        .map(|g| IpAddr::V4(g.addr()))
-        .into_iter()
-        .chain(t.gateway6.map(|g| IpAddr::V6(g.addr())))
-        .collect();
+    let listen = t.gateways();
     if listen.is_empty() {
         return None;
     }
@@ -35,11 +29,13 @@ pub fn dnsmasq_args(t: &TenantNet, host: &HostNet) -> Option<Vec<String>> {
         "--no-hosts".to_owned(),
         "--pid-file=".to_owned(),
         "--log-facility=-".to_owned(),
-        // Only the gateway addresses (`--listen-address` below), also when
-        // they appear after start (IPv6 duplicate address detection). No
-        // `--interface=`: with it dnsmasq adds the loopback too, and every
-        // tenant's server would claim 127.0.0.1:53.
-        "--bind-dynamic".to_owned(),
+        // Only the gateway addresses (`--listen-address` below), bound once
+        // at start (`bbhv net up` waits until they can be bound). Not
+        // `--bind-dynamic`: with it every server rescans every interface at
+        // every address change on the host, which at 1,000 tenants is a
+        // storm (bench/README.md). No `--interface=`: with it dnsmasq adds
+        // the loopback too, and every tenant's server would claim 127.0.0.1:53.
+        "--bind-interfaces".to_owned(),
         "--user=dnsmasq".to_owned(),
         "--group=nogroup".to_owned(),
         format!("--domain={domain}"),

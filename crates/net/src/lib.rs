@@ -123,6 +123,15 @@ impl TenantNet {
             .collect()
     }
 
+    /// The gateway addresses on the bridge (what its DNS server listens on).
+    pub fn gateways(&self) -> Vec<IpAddr> {
+        self.gateway4
+            .map(|g| IpAddr::V4(g.addr()))
+            .into_iter()
+            .chain(self.gateway6.map(|g| IpAddr::V6(g.addr())))
+            .collect()
+    }
+
     /// The tenant's DNS domain: `<id>.internal` (RFC 9476's `.internal`,
     /// reserved for private use).
     pub fn domain(&self) -> String {

@@ -20,7 +20,7 @@ pub enum SysError {
         status: std::process::ExitStatus,
         stderr: String,
     },
-    #[error("link {link} did not appear within {seconds} s: {hint}")]
+    #[error("{link} did not appear within {seconds} s: {hint}")]
     NoLink {
         link: String,
         seconds: u64,
@@ -83,13 +83,36 @@ pub fn wait_for_link(link: &str, timeout: Duration) -> Result<(), SysError> {
     while !link_exists(link) {
         if start.elapsed() >= timeout {
             return Err(SysError::NoLink {
-                link: link.to_owned(),
+                link: format!("link {link}"),
                 seconds: timeout.as_secs(),
                 hint: "systemd-networkd has not made it: is it running, and was it reloaded \
                        (`networkctl reload`, which `bbhv reload` runs) since the tenant was added?",
             });
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// Waits until every address can be bound: networkd has put it on the
+/// bridge, and an IPv6 address has finished duplicate address detection.
+pub fn wait_for_addresses(
+    addresses: &[std::net::IpAddr],
+    timeout: Duration,
+) -> Result<(), SysError> {
+    let start = Instant::now();
+    for &address in addresses {
+        while std::net::UdpSocket::bind((address, 0)).is_err() {
+            if start.elapsed() >= timeout {
+                return Err(SysError::NoLink {
+                    link: address.to_string(),
+                    seconds: timeout.as_secs(),
+                    hint: "the gateway address is not on the bridge (or still tentative): \
+                           see `networkctl status` for the bridge",
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
     Ok(())
 }
