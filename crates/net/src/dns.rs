@@ -5,7 +5,6 @@
 //! upstream. It knows no other tenant's names, and the firewall keeps each
 //! tenant away from the others' servers.
 
-
 use crate::{HostNet, TenantNet};
 
 pub const DNSMASQ: &str = "/usr/sbin/dnsmasq";
