@@ -3,7 +3,7 @@
 //! tenant-generator writes; what it cannot do is here:
 //!
 //! - [`firewall`]: the project's nftables table `inet bitbuilder` and each
-//!   tenant's chains in it (isolation, masquerade, published ports), as
+//!   tenant's elements in it (isolation, masquerade, published ports), as
 //!   `nft -f` scripts that add or remove exactly one tenant's objects;
 //! - [`dns`]: the tenant's DNS server (dnsmasq, DNS only, on the gateway);
 //! - [`sys`]: the edges that run `nft`, `tc` and `ip`.
