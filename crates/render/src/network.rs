@@ -117,9 +117,6 @@ pub fn render_network(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
     if let Some(v4) = net.ipv4 {
         network.set("Address", token(v4));
     }
-    if let Some(v6) = net.ipv6 {
-        network.set("Address", token(v6));
-    }
     network
         // A bridge without ports has no carrier: its addresses are wanted anyway.
         .set("ConfigureWithoutCarrier", Value::boolean(true))
@@ -157,6 +154,14 @@ pub fn render_network(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
             .set("Family", Token::constant("both").into());
     }
     if let Some(v6) = net.ipv6 {
+        // No duplicate address detection for the gateway: on a bridge
+        // without ports (no carrier) the address would stay tentative, and
+        // the tenant's DNS server could not bind it. The gateway is the
+        // host's own address on the tenant's own link.
+        network
+            .add_section("Address")
+            .set("Address", token(v6))
+            .set("DuplicateAddressDetection", Token::constant("none").into());
         let servers = dns_servers(&net.dns, IpAddr::V6(v6.addr()), IpAddr::is_ipv6);
         network
             .section("IPv6SendRA")
