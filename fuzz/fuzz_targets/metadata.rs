@@ -415,6 +415,7 @@ fn check_network_file(tenant: &Tenant, entry: &Entry) {
                 "IPv6SendRA",
                 "IPv6Prefix",
                 "RoutingPolicyRule",
+                "Address",
                 "TokenBucketFilter"
             ]
             .contains(&section),
