@@ -72,16 +72,23 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             // dnsmasq binds the gateway addresses once, when it starts.
             sys::wait_for_addresses(&net.gateways(), Duration::from_secs(30))?;
             let state = State::of(&net.id);
-            sys::nft(&firewall::up_script(&net, &state.read_or_list()))
+            let before = state.read_or_list();
+            sys::nft(&firewall::up_script(&net, &before.elements))
                 .with_context(|| format!("tenant {id}: firewall elements"))?;
-            state.write(&firewall::elements_of(&net))?;
+            // Recorded before shaping, so a failure there still leaves the
+            // record `down` needs.
+            state.write(&firewall::elements_of(&net), before.shaped)?;
             match &net.egress {
                 Some(ifb) => {
                     sys::wait_for_link(ifb, Duration::from_secs(30))?;
-                    sys::redirect_ingress(&net.bridge, ifb)
+                    sys::redirect_ingress(&net.bridge, ifb, before.shaped)
                         .with_context(|| format!("tenant {id}: egress shaping"))?;
+                    state.write(&firewall::elements_of(&net), true)?;
                 }
-                None => sys::remove_ingress(&net.bridge),
+                // Only when an earlier `up` shaped: a `tc` run costs a dump
+                // of every link of the host.
+                None if before.shaped => sys::remove_ingress(&net.bridge),
+                None => {}
             }
             println!("tenant {id}: network up on {}", net.bridge);
         }
@@ -95,9 +102,12 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Down { id } => {
             let id = parse_id(&id)?;
-            sys::remove_ingress(&id.interface(bbhv_spec::names::InterfacePrefix::Bridge));
             let state = State::of(&id);
-            sys::nft(&firewall::down_script(&state.read_or_list()))
+            let before = state.read_or_list();
+            if before.shaped {
+                sys::remove_ingress(&id.interface(bbhv_spec::names::InterfacePrefix::Bridge));
+            }
+            sys::nft(&firewall::down_script(&before.elements))
                 .with_context(|| format!("tenant {id}: removing its firewall elements"))?;
             state.remove();
             println!("tenant {id}: network down");
@@ -118,14 +128,19 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 /// What `bbhv net up` added for a tenant, kept in
-/// `/run/bitbuilder/net/<id>.elements` (one `set<TAB>key` per line), so
-/// that `down` (and the next `up`) remove exactly that without listing the
-/// whole table, which costs O(tenants) (75 ms at 1,000). When the file is
-/// missing, the table is listed and the tenant's elements are found by
-/// their comment.
+/// `/run/bitbuilder/net/<id>.elements` (one `set<TAB>key` per line, and
+/// `tc<TAB>ingress` when it redirected the bridge's ingress), so that `down`
+/// (and the next `up`) remove exactly that without listing the whole table,
+/// which costs O(tenants) (75 ms at 1,000).
 struct State {
-    id: TenantId,
     path: PathBuf,
+}
+
+/// What a tenant's last `up` added.
+struct Recorded {
+    elements: Vec<(String, String)>,
+    /// The ingress redirect of egress shaping.
+    shaped: bool,
 }
 
 impl State {
@@ -133,29 +148,40 @@ impl State {
         let dir = bbhv_generator::HostPaths::from_env().run_dir.join("net");
         State {
             path: dir.join(format!("{id}.elements")),
-            id: id.clone(),
         }
     }
 
-    fn read_or_list(&self) -> Vec<(String, String)> {
+    fn read_or_list(&self) -> Recorded {
         match std::fs::read_to_string(&self.path) {
-            Ok(text) => text
-                .lines()
-                .filter_map(|l| l.split_once('\t'))
-                .filter(|(set, _)| firewall::SETS.contains(set))
-                .map(|(set, key)| (set.to_owned(), key.to_owned()))
-                .collect(),
-            Err(_) => table_listing()
-                .map(|l| firewall::tenant_elements(&l, &self.id))
-                .unwrap_or_default(),
+            Ok(text) => Recorded {
+                elements: text
+                    .lines()
+                    .filter_map(|l| l.split_once('\t'))
+                    .filter(|(set, _)| firewall::SETS.contains(set))
+                    .map(|(set, key)| (set.to_owned(), key.to_owned()))
+                    .collect(),
+                shaped: text.lines().any(|l| l == "tc\tingress"),
+            },
+            // No record: the tenant has nothing (the records live in /run
+            // with the table, and `up` records before it returns). What a
+            // crash between the two left is removed by `bbhv net prune`,
+            // which lists the table once for all tenants: listing it here
+            // would cost every tenant's start O(tenants).
+            Err(_) => Recorded {
+                elements: Vec::new(),
+                shaped: false,
+            },
         }
     }
 
-    fn write(&self, elements: &[firewall::Element]) -> anyhow::Result<()> {
-        let text: String = elements
+    fn write(&self, elements: &[firewall::Element], shaped: bool) -> anyhow::Result<()> {
+        let mut text: String = elements
             .iter()
             .map(|e| format!("{}\t{}\n", e.set, e.key))
             .collect();
+        if shaped {
+            text.push_str("tc\tingress\n");
+        }
         let dir = self.path.parent().expect("a file in a directory");
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         bbhv_generator::replace_file(&self.path, text.as_bytes())
