@@ -34,6 +34,8 @@ install: build
 	set -e; for u in $(UNITS); do install -m0644 "units/$$u" "$(DESTDIR)$(UNITDIR)/$$u"; done
 	install -Dm0644 "units/tenants-.slice.d/50-bitbuilder.conf" \
 		"$(DESTDIR)$(UNITDIR)/tenants-.slice.d/50-bitbuilder.conf"
+	install -Dm0644 "units/sysctl.d/50-bitbuilder.conf" \
+		"$(DESTDIR)$(PREFIX)/lib/sysctl.d/50-bitbuilder.conf"
 	install -Dm0644 "units/networkd.conf.d/50-bitbuilder.conf" \
 		"$(DESTDIR)$(NETWORKDCONFDIR)/50-bitbuilder.conf"
 	install -d "$(DESTDIR)$(UNITDIR)/sysinit.target.wants"
