@@ -231,8 +231,14 @@ check() {
     mkdir -p "$LAB_DATA/empty/tenants" && rm -f /var/lib/bitbuilder/current && ra_generation "$LAB_DATA/empty" >/dev/null
   fi || fail "cannot restore the generation"
   run bbhv reload || fail "bbhv reload (restore) failed"
-  wait_for 60 "hog and calm to stop" sh -c "! systemctl is-active -q tenant@hog.service tenant@calm.service $hog $calm"
+  # What a user expects of a tenant removed from the checkout: the reload stops its
+  # containers and unmounts its roots and its state file system.
+  sleep 1
+  run systemctl list-units --all --no-pager 'tenant@*' 'systemd-nspawn@*' 'var-lib-tenants*'
+  wait_for 60 "hog's and calm's tenants and containers to stop after the reload" \
+    sh -c "! systemctl is-active -q tenant@hog.service tenant@calm.service $hog $calm"
   wait_for 30 "the quota file system to be unmounted" sh -c "! mountpoint -q /var/lib/tenants/hog"
+  mountpoint -q /var/lib/tenants/calm/root/c && fail "calm's container root is still mounted"
   systemctl stop bitbuilder-storage@hog.service
   rm -f /var/lib/bitbuilder/storage/hog.img
   systemctl reset-failed
