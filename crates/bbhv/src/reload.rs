@@ -13,7 +13,8 @@
 //!    tenants' directory that were active with a generated file before the
 //!    reload, and have none after it, are stopped too: the containers with
 //!    the tenants, then the mounts (systemd orders a mount after the mounts
-//!    below it).
+//!    below it). A declared tenant's state file system stays mounted when
+//!    its storageQuota went away (its containers run on it).
 //! 3. Start `tenants.target` again, which starts the new tenants.
 //! 4. `networkctl reload`, then `bbhv net prune`: networkd makes the new
 //!    links but never deletes one whose file is gone.
@@ -102,6 +103,33 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
     let mut first: Vec<String> = undeclared.iter().map(|u| (*u).to_owned()).collect();
     first.extend(containers_gone);
     stop(&first, "no longer declared")?;
+    // A tenant that is still declared keeps its state file system even when
+    // its storageQuota went away (its containers run on it; the quota's
+    // removal takes effect when the tenant restarts): only the mounts of
+    // removed tenants and removed containers' roots are stopped.
+    let mounts_gone: Vec<String> = mounts_gone
+        .into_iter()
+        .filter(|unit| {
+            let Ok(place) = sys::run(SYSTEMCTL, &["show", "-P", "Where", unit], None) else {
+                return false;
+            };
+            let Ok(rest) = std::path::Path::new(place.trim()).strip_prefix(&paths.tenants_dir)
+            else {
+                return false;
+            };
+            let parts: Vec<_> = rest.components().collect();
+            match parts.as_slice() {
+                [id] => !paths
+                    .generator_dir
+                    .join(format!(
+                        "tenant@{}.service",
+                        id.as_os_str().to_string_lossy()
+                    ))
+                    .exists(),
+                _ => true,
+            }
+        })
+        .collect();
     stop(&mounts_gone, "no longer declared")?;
     sys::run(SYSTEMCTL, &["start", "--no-block", "tenants.target"], None)
         .context("starting tenants.target")?;
