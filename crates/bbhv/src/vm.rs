@@ -186,8 +186,10 @@ impl Spec {
                     "-netdev".into(),
                     format!("tap,id=net0,ifname={tap},script=no,downscript=no"),
                     "-device".into(),
+                    // romfile=: no PXE option ROM (direct boot needs none,
+                    // and a host without ipxe-qemu would refuse to start).
                     format!(
-                        "virtio-net-pci,netdev=net0,mac={}",
+                        "virtio-net-pci,netdev=net0,mac={},romfile=",
                         self.mac.as_deref().unwrap_or("")
                     ),
                 ]);
@@ -636,7 +638,7 @@ mod tests {
             "-append console=ttyS0 panic=-1 ip=10.0.0.5::10.0.0.1:255.255.255.0::eth0:off quiet",
             "-qmp unix:/run/bitbuilder/vm/acme_db/qmp.sock,server=on,wait=off",
             "-netdev tap,id=net0,ifname=tv-abcdefghijkl,script=no,downscript=no",
-            "-device virtio-net-pci,netdev=net0,mac=02:01:02:03:04:05",
+            "-device virtio-net-pci,netdev=net0,mac=02:01:02:03:04:05,romfile=",
             "-no-reboot",
             "-serial chardev:console",
         ] {
