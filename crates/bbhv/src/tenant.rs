@@ -212,6 +212,20 @@ fn summary(tenant: &Tenant, commit: Option<&str>) -> String {
         part.push(')');
         parts.push(part);
     }
+    for v in &tenant.vms {
+        let mut part = format!(
+            "VM {} ({}, {} CPUs, {}",
+            tenant.id.machine(v.name.as_str()),
+            tenant.id.vm_unit(v.name.as_str()),
+            v.cpus,
+            v.memory
+        );
+        if let Some(addr) = addresses.get(&v.name) {
+            part.push_str(&format!(", {addr}"));
+        }
+        part.push(')');
+        parts.push(part);
+    }
     if let Some(net) = &tenant.network {
         let mut n = String::from("network");
         if let Some(vlan) = net.vlan {
