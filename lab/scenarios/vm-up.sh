@@ -43,8 +43,10 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in /modules/evdev.ko /modules/button.ko; do [ -e "$m" ] && insmod "$m"; done
 echo "LAB-VM-MARKER init is up: $(cat /proc/cmdline)"
-# The ACPI power button: acpid runs the action of PWRF (below), which powers off.
-busybox acpid -c /etc/acpi -a /etc/acpid.conf
+# The ACPI power button: acpid runs the action of PWRF (below), which powers off. -d keeps
+# it in the foreground logging to the console (daemonized, it did not act on the event here;
+# -f alone wants /var/log/acpid.log).
+busybox acpid -d -c /etc/acpi -a /etc/acpid.conf &
 while :; do sleep 3600; done
 EOI
   printf 'PWRF poweroff\n' > "$initrd/etc/acpid.conf"
