@@ -25,8 +25,9 @@ prepare() {
   # button needs when they are not built in (evdev: /dev/input; button: the ACPI button).
   mkdir -p "$initrd/bin" "$initrd/etc/acpi" "$initrd/proc" "$initrd/sys" "$initrd/dev" "$initrd/modules"
   cp -- "$bb" "$initrd/bin/busybox"
-  for a in sh mount echo sleep insmod poweroff cat; do ln -sf busybox "$initrd/bin/$a"; done
-  for mod in kernel/drivers/input/evdev kernel/drivers/acpi/button; do
+  for a in sh mount echo sleep insmod poweroff cat ip ping tr ifconfig route; do ln -sf busybox "$initrd/bin/$a"; done
+  for mod in kernel/drivers/input/evdev kernel/drivers/acpi/button kernel/net/core/failover \
+             kernel/drivers/net/net_failover kernel/drivers/net/virtio_net; do
     if grep -q "^$mod.ko" "$ROOT/lib/modules/$ver/modules.builtin"; then continue; fi
     if [ -e "$ROOT/lib/modules/$ver/$mod.ko.xz" ]; then
       xz -dc "$ROOT/lib/modules/$ver/$mod.ko.xz" > "$initrd/modules/${mod##*/}.ko"
@@ -41,12 +42,25 @@ prepare() {
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-for m in /modules/evdev.ko /modules/button.ko; do [ -e "$m" ] && insmod "$m"; done
+for m in evdev button failover net_failover virtio_net; do
+  [ -e "/modules/$m.ko" ] && insmod "/modules/$m.ko"
+done
 echo "LAB-VM-MARKER init is up: $(cat /proc/cmdline)"
 # The ACPI power button: acpid runs the action of PWRF (below), which powers off. -d keeps
 # it in the foreground logging to the console (daemonized, it did not act on the event here;
 # -f alone wants /var/log/acpid.log).
 busybox acpid -d -c /etc/acpi -a /etc/acpid.conf &
+# ip=<client>::<gateway>:<netmask>::<device>:off, as bbhv vm run writes it (Debian's kernel
+# has no IP_PNP; initramfs-tools reads the same parameter in a real guest).
+for arg in $(cat /proc/cmdline); do
+  case $arg in ip=*)
+    set -- $(echo "${arg#ip=}" | tr ':' ' ')
+    ip link set lo up
+    ifconfig "$4" "$1" netmask "$3" up && route add default gw "$2" &&
+      echo "LAB-VM-NET $4 $(cat /sys/class/net/$4/address) $1 via $2" &&
+      ping -c 3 -W 3 "$2" >/dev/null && echo "LAB-VM-NET-OK gateway $2 answers" ;;
+  esac
+done
 while :; do sleep 3600; done
 EOI
   printf 'PWRF poweroff\n' > "$initrd/etc/acpid.conf"
@@ -106,8 +120,12 @@ check() {
   in_guest ip -o link show "$tap" | grep -q "master bt-$ID" || fail "$tap is not on bt-$ID"
   in_guest journalctl -u "$unit" -o cat --no-pager | grep -q 'ip=10.78.0.20::10.78.0.1:255.255.255.0::eth0:off' ||
     fail "the guest's command line lacks its address"
-  # Give acpid a moment to start (it is the last thing init starts before waiting).
-  sleep 2
+  # The guest's own view: its interface has the unit's MAC, and the gateway (the tenant's
+  # bridge, through the tap) answers its pings.
+  wait_for 60 "the guest's network check" sh -c "journalctl -u $unit -o cat --no-pager | grep -q 'LAB-VM-NET-OK'"
+  run sh -c "journalctl -u $unit -o cat --no-pager | grep LAB-VM-NET"
+  in_guest journalctl -u "$unit" -o cat --no-pager | grep -q "^LAB-VM-NET eth0 $(in_guest systemctl show -P ExecStart "$unit" | grep -o -- '--mac [0-9a-f:]*' | cut -d' ' -f2) 10.78.0.20 via 10.78.0.1" ||
+    fail "the guest's eth0 does not have the unit's MAC and address"
   t0=$(date +%s.%N)
   run systemctl stop "$unit" || fail "systemctl stop $unit failed"
   t1=$(date +%s.%N)
