@@ -350,3 +350,80 @@ fn prune() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        Cli::try_parse_from(std::iter::once("net").chain(args.iter().copied()))
+            .map(|c| c.command)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn attach_takes_a_link_or_a_tap() {
+        assert!(matches!(
+            parse(&["attach", "--bridge", "bt-a", "--tap", "tv-abc"]),
+            Ok(Command::Attach {
+                tap: Some(_),
+                link: None,
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse(&[
+                "attach",
+                "--bridge",
+                "bt-a",
+                "--link",
+                "vw-abc",
+                "--address",
+                "10.0.0.2/24"
+            ]),
+            Ok(Command::Attach {
+                link: Some(_),
+                tap: None,
+                ..
+            })
+        ));
+        // Neither, both, or a tap with an address (the guest sets its own).
+        for bad in [
+            &["attach", "--bridge", "bt-a"][..],
+            &[
+                "attach", "--bridge", "bt-a", "--link", "vw-a", "--tap", "tv-a",
+            ],
+            &[
+                "attach",
+                "--bridge",
+                "bt-a",
+                "--tap",
+                "tv-a",
+                "--address",
+                "10.0.0.2/24",
+            ],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_our_taps_are_made() {
+        let e = attach_tap("bt-a", "vw-abc").unwrap_err().to_string();
+        assert!(e.contains("is not a VM tap"), "{e}");
+        let e = attach_tap("bt-a", "tv-a;rm").unwrap_err().to_string();
+        assert!(e.contains("is not an interface name of ours"), "{e}");
+        let e = attach_tap("bt-a", "tv-this-is-far-too-long")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is not an interface name of ours"), "{e}");
+    }
+}
