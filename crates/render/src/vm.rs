@@ -132,9 +132,10 @@ fn unit(tenant: &Tenant, vm: &Vm, facts: &Facts, source: &Line) -> String {
         // The tap lives in the host's namespace, on the tenant's bridge
         // (no PrivateNetwork=: qemu opens it by name).
         let bridge = id.interface(InterfacePrefix::Bridge);
+        // `+`: outside the sandbox below (it needs CAP_NET_ADMIN and `ip`).
         unit.set(
             "ExecStartPre",
-            Value::command(&[BBHV, "net", "attach", "--bridge", &bridge, "--tap", tap])
+            Value::privileged_command(&[BBHV, "net", "attach", "--bridge", &bridge, "--tap", tap])
                 .expect("an absolute program and interface names"),
         );
     }
@@ -149,11 +150,52 @@ fn unit(tenant: &Tenant, vm: &Vm, facts: &Facts, source: &Line) -> String {
     if let Some(tap) = &tap {
         unit.set(
             "ExecStopPost",
-            Value::command(&[BBHV, "net", "detach", "--tap", tap])
+            Value::privileged_command(&[BBHV, "net", "detach", "--tap", tap])
                 .expect("an absolute program and an interface name"),
         );
     }
+    sandbox(&mut unit, tap.is_some());
     unit.render()
+}
+
+/// What the monitor may touch: the tap device and KVM, no other device; a
+/// read-only host but its runtime directory and a private /tmp and
+/// /var/tmp (a disk's throw-away overlay); only `CAP_NET_ADMIN` (to open
+/// the tap) of root's capabilities. No `MemoryDenyWriteExecute=` (TCG
+/// generates code) and no system call filter (not lab-proven for qemu).
+fn sandbox(unit: &mut bbhv_unit::UnitFile, tap: bool) {
+    unit.set("DevicePolicy", Token::constant("closed").into())
+        .set(
+            "DeviceAllow",
+            Value::literals(["/dev/kvm", "rw"]).expect("tokens"),
+        )
+        .set(
+            "DeviceAllow",
+            Value::literals(["/dev/net/tun", "rw"]).expect("tokens"),
+        )
+        .set(
+            "CapabilityBoundingSet",
+            if tap {
+                Token::constant("CAP_NET_ADMIN").into()
+            } else {
+                Value::empty()
+            },
+        )
+        .set("NoNewPrivileges", Value::boolean(true))
+        .set("ProtectSystem", Token::constant("strict").into())
+        .set("ProtectHome", Value::boolean(true))
+        .set("PrivateTmp", Value::boolean(true))
+        .set("ProtectKernelModules", Value::boolean(true))
+        .set("ProtectKernelTunables", Value::boolean(true))
+        .set("ProtectKernelLogs", Value::boolean(true))
+        .set("ProtectControlGroups", Value::boolean(true))
+        .set("ProtectClock", Value::boolean(true))
+        .set("ProtectHostname", Value::boolean(true))
+        .set("RestrictNamespaces", Value::boolean(true))
+        .set("RestrictRealtime", Value::boolean(true))
+        .set("RestrictSUIDSGID", Value::boolean(true))
+        .set("LockPersonality", Value::boolean(true))
+        .set("SystemCallArchitectures", Token::constant("native").into());
 }
 
 /// `bbhv vm run --checkout GEN --name <tenant>.<vm> --image IMAGE --cpus N
