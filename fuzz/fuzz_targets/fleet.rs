@@ -248,7 +248,7 @@ fn resources(t: &Tenant) -> Vec<(Resource, String)> {
         }
         for v in &t.vms {
             out.push((
-                Resource::Interface(t.id.workload_interface(v.name.as_str())),
+                Resource::Interface(t.id.vm_tap(v.name.as_str())),
                 format!("/vms/{}", v.name),
             ));
         }

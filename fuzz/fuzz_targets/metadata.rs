@@ -349,6 +349,8 @@ fn check_render(tenant: &Tenant) {
                     check_tenant_unit(tenant, content);
                 } else if path == Path::new(&id.instance(Template::Network)) {
                     assert!(tenant.network.is_some(), "{path:?}");
+                } else if path.to_str().is_some_and(|p| p.starts_with("tenant-vm@")) {
+                    check_vm_unit(tenant, path, content);
                 } else {
                     check_container_unit(tenant, path, content);
                 }
@@ -377,6 +379,9 @@ fn check_render(tenant: &Tenant) {
             id.machine(c.name.as_str())
         )));
         expected_files.push(PathBuf::from(id.machine_unit(c.name.as_str())));
+    }
+    for v in &tenant.vms {
+        expected_files.push(PathBuf::from(id.vm_unit(v.name.as_str())));
     }
     files.sort();
     expected_files.sort();
@@ -528,6 +533,44 @@ fn check_container_unit(tenant: &Tenant, path: &Path, content: &str) {
         [tenant.id.instance(Template::Tenant).as_str()],
         "{content}"
     );
+}
+
+/// `tenant-vm@<tenant>_<name>.service`: in the tenant's slice, part of the
+/// tenant, running `bbhv vm run` with the VM's typed values as separate
+/// arguments.
+fn check_vm_unit(tenant: &Tenant, path: &Path, content: &str) {
+    let vm = tenant
+        .vms
+        .iter()
+        .find(|v| Path::new(&tenant.id.vm_unit(v.name.as_str())) == path)
+        .unwrap_or_else(|| panic!("{path:?} is no VM's"));
+    let reader = Reader::parse(content)
+        .unwrap_or_else(|e| panic!("the VM unit does not read: {e}\n{content}"));
+    assert_eq!(reader.section_names(), ["Unit", "Service"], "{content}");
+    assert_eq!(
+        reader.values("Service", "Slice"),
+        [tenant.id.slice().as_str()],
+        "{content}"
+    );
+    assert_eq!(
+        reader.values("Unit", "PartOf"),
+        [tenant.id.instance(Template::Tenant).as_str()],
+        "{content}"
+    );
+    let start = reader.values("Service", "ExecStart");
+    assert_eq!(start.len(), 1, "{content}");
+    let argv = bbhv_unit::unquote_words(start[0], true, true)
+        .unwrap_or_else(|e| panic!("ExecStart does not read: {e}\n{content}"));
+    let memory = vm.memory.bytes().to_string();
+    let cpus = vm.cpus.to_string();
+    for (flag, value) in [
+        ("--image", vm.image.as_str()),
+        ("--memory", memory.as_str()),
+        ("--cpus", cpus.as_str()),
+    ] {
+        let at = argv.iter().position(|a| a == flag).expect(flag);
+        assert_eq!(argv[at + 1], value, "{content}");
+    }
 }
 
 fn check_slice(tenant: &Tenant, content: &str) {

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use bbhv_generator::{Checkout, HostPaths, escape};
 use bbhv_spec::Image;
-use bbhv_spec::image::ImageFormat;
+use bbhv_spec::image::{Content, ImageFormat};
 use sha2::{Digest as _, Sha256};
 
 #[derive(Debug, clap::Subcommand)]
@@ -48,8 +48,33 @@ fn verify(name: &str, repo: Option<std::path::PathBuf>) -> anyhow::Result<ExitCo
             diagnostics.len()
         )
     })?;
-    let path = paths.images_dir.join(image.file.as_str());
-    let Some(expected) = &image.sha256 else {
+    let (file_name, sha256) = match &image.content {
+        Content::Tree { file, sha256 } => (file, sha256),
+        Content::Vm(vm) => {
+            // Every file of a VM image (`bbhv vm run` checks them again
+            // when it starts the VM, on the descriptors it boots from).
+            for (key, part) in vm.files() {
+                let path = paths.images_dir.join(part.file.as_str());
+                let (_, actual) =
+                    hash_file(&path).with_context(|| format!("image {name}: the {key}"))?;
+                if actual != part.sha256.as_str() {
+                    bail!(
+                        "image {name}: the {key} {} has sha256 {actual}, but {file} (commit {}) declares {}; refusing to use it",
+                        path.display(),
+                        checkout.commit.as_deref().unwrap_or("unknown"),
+                        part.sha256
+                    );
+                }
+                println!(
+                    "image {name}: {key} {} sha256 {actual} verified",
+                    path.display()
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    let path = paths.images_dir.join(file_name.as_str());
+    let Some(expected) = sha256 else {
         // A directory: nothing to hash; it must be one.
         if image.format == ImageFormat::Directory && path.is_dir() {
             println!("image {name}: directory {} (no digest)", path.display());
@@ -57,30 +82,7 @@ fn verify(name: &str, repo: Option<std::path::PathBuf>) -> anyhow::Result<ExitCo
         }
         bail!("image {name}: {} is not a directory", path.display());
     };
-    let mut input = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(&path)
-        .with_context(|| format!("image {name}: opening {}", path.display()))?;
-    if !input.metadata()?.is_file() {
-        bail!("image {name}: {} is not a regular file", path.display());
-    }
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = input
-            .read(&mut buffer)
-            .with_context(|| format!("image {name}: reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    let actual: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let (_, actual) = hash_file(&path).with_context(|| format!("image {name}"))?;
     if actual != expected.as_str() {
         bail!(
             "image {name}: {} has sha256 {actual}, but {file} (commit {}) declares {expected}; refusing to use it",
@@ -94,4 +96,34 @@ fn verify(name: &str, repo: Option<std::path::PathBuf>) -> anyhow::Result<ExitCo
         path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens `path` (not following a symlink), checks it is a regular file and
+/// hashes it: the open file (for a caller that hands it on) and its sha256.
+pub fn hash_file(path: &std::path::Path) -> anyhow::Result<(std::fs::File, String)> {
+    let mut input = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    if !input.metadata()?.is_file() {
+        bail!("{} is not a regular file", path.display());
+    }
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = input
+            .read(&mut buffer)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    let actual = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((input, actual))
 }

@@ -9,6 +9,7 @@ mod report;
 mod schema;
 mod tenant;
 mod validate;
+mod vm;
 
 use std::process::ExitCode;
 
@@ -39,9 +40,12 @@ enum Command {
     /// Images (images/NAME.json): verify an image file's digest.
     #[command(subcommand)]
     Image(image::Command),
-    /// Hooks run by the tenant units (tenant@, tenant-infra@, tenant-vm@).
+    /// Hooks run by the tenant units (tenant@, tenant-infra@, bitbuilder-storage@).
     #[command(subcommand)]
     Tenant(tenant::Command),
+    /// VMs (tenant-vm@<tenant>_<vm>.service): run one, stop one cleanly.
+    #[command(subcommand)]
+    Vm(vm::Command),
     /// Tenant networks at run time: the firewall, a tenant's rules and DNS,
     /// a workload's link (run by the units).
     #[command(subcommand)]
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Net(command) => net::run(command),
         Command::Reload(args) => reload::run(args),
         Command::Image(command) => image::run(command),
+        Command::Vm(command) => vm::run(command),
     };
     match result {
         Ok(code) => code,

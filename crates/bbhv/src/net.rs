@@ -40,11 +40,15 @@ pub enum Command {
     /// In a workload's own network namespace (its unit's PrivateNetwork=):
     /// make the veth pair, move the outer end LINK to the host's namespace
     /// onto BRIDGE, and give the inner end (host0) its address and route.
+    /// With --tap instead of --link (a VM, in the host's namespace): make
+    /// the tap TAP on BRIDGE for qemu to open (a stale one is replaced).
     Attach {
         #[arg(long)]
         bridge: String,
-        #[arg(long)]
-        link: String,
+        #[arg(long, required_unless_present = "tap", conflicts_with = "tap")]
+        link: Option<String>,
+        #[arg(long, conflicts_with_all = ["address", "gateway", "address6", "gateway6"])]
+        tap: Option<String>,
         #[arg(long)]
         address: Option<Ipv4Net>,
         #[arg(long)]
@@ -53,6 +57,11 @@ pub enum Command {
         address6: Option<Ipv6Net>,
         #[arg(long)]
         gateway6: Option<std::net::Ipv6Addr>,
+    },
+    /// Delete a VM's tap (tenant-vm@'s ExecStopPost; one already gone is fine).
+    Detach {
+        #[arg(long)]
+        tap: String,
     },
     /// Delete the links and firewall chains of tenants the generated
     /// configuration no longer declares (networkd never deletes a link).
@@ -115,12 +124,24 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Attach {
             bridge,
             link,
+            tap,
             address,
             gateway,
             address6,
             gateway6,
-        } => {
-            attach(&bridge, &link, address, gateway, address6, gateway6)?;
+        } => match (link, tap) {
+            (_, Some(tap)) => attach_tap(&bridge, &tap)?,
+            (Some(link), None) => attach(&bridge, &link, address, gateway, address6, gateway6)?,
+            (None, None) => bail!("--link or --tap is required"),
+        },
+        Command::Detach { tap } => {
+            check_ifname(&tap)?;
+            if std::path::Path::new("/sys/class/net").join(&tap).exists() {
+                ip(&["link", "delete", &tap]).with_context(|| format!("deleting {tap}"))?;
+                println!("removed tap {tap}");
+            } else {
+                println!("tap {tap} is already gone");
+            }
         }
         Command::Prune => prune()?,
     }
@@ -228,14 +249,7 @@ fn attach(
     gateway6: Option<std::net::Ipv6Addr>,
 ) -> anyhow::Result<()> {
     for name in [bridge, link] {
-        let ok = !name.is_empty()
-            && name.len() <= bbhv_spec::names::IFNAME_MAX
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !ok {
-            bail!("{name:?} is not an interface name of ours");
-        }
+        check_ifname(name)?;
     }
     // PID 1's namespace is the host's: the unit's PrivateNetwork= gave this
     // process a new one, not a new PID namespace.
@@ -298,6 +312,40 @@ fn attach(
         ])?;
     }
     println!("attached host0 <-> {link} on {bridge}");
+    Ok(())
+}
+
+fn check_ifname(name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= bbhv_spec::names::IFNAME_MAX
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok {
+        bail!("{name:?} is not an interface name of ours");
+    }
+    Ok(())
+}
+
+/// A VM's tap, in the host's namespace (the VM unit has no private
+/// network): made persistent (`ip tuntap add`), enslaved to the bridge and
+/// up; qemu opens it by name. A tap left by a monitor that died without
+/// its ExecStopPost is replaced.
+fn attach_tap(bridge: &str, tap: &str) -> anyhow::Result<()> {
+    check_ifname(bridge)?;
+    check_ifname(tap)?;
+    if !tap.starts_with(bbhv_spec::names::InterfacePrefix::Tap.as_str()) {
+        bail!("{tap:?} is not a VM tap (tv-...)");
+    }
+    if std::path::Path::new("/sys/class/net").join(tap).exists() {
+        ip(&["link", "delete", tap]).with_context(|| format!("removing the stale {tap}"))?;
+    }
+    sys::wait_for_link(bridge, Duration::from_secs(30))?;
+    ip(&["tuntap", "add", "dev", tap, "mode", "tap"])
+        .with_context(|| format!("creating the tap {tap}"))?;
+    ip(&["link", "set", tap, "master", bridge, "up"])
+        .with_context(|| format!("attaching {tap} to {bridge}"))?;
+    println!("attached tap {tap} on {bridge}");
     Ok(())
 }
 
@@ -371,4 +419,81 @@ fn prune() -> anyhow::Result<()> {
         bail!("{failed} objects could not be removed");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        Cli::try_parse_from(std::iter::once("net").chain(args.iter().copied()))
+            .map(|c| c.command)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn attach_takes_a_link_or_a_tap() {
+        assert!(matches!(
+            parse(&["attach", "--bridge", "bt-a", "--tap", "tv-abc"]),
+            Ok(Command::Attach {
+                tap: Some(_),
+                link: None,
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse(&[
+                "attach",
+                "--bridge",
+                "bt-a",
+                "--link",
+                "vw-abc",
+                "--address",
+                "10.0.0.2/24"
+            ]),
+            Ok(Command::Attach {
+                link: Some(_),
+                tap: None,
+                ..
+            })
+        ));
+        // Neither, both, or a tap with an address (the guest sets its own).
+        for bad in [
+            &["attach", "--bridge", "bt-a"][..],
+            &[
+                "attach", "--bridge", "bt-a", "--link", "vw-a", "--tap", "tv-a",
+            ],
+            &[
+                "attach",
+                "--bridge",
+                "bt-a",
+                "--tap",
+                "tv-a",
+                "--address",
+                "10.0.0.2/24",
+            ],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_our_taps_are_made() {
+        let e = attach_tap("bt-a", "vw-abc").unwrap_err().to_string();
+        assert!(e.contains("is not a VM tap"), "{e}");
+        let e = attach_tap("bt-a", "tv-a;rm").unwrap_err().to_string();
+        assert!(e.contains("is not an interface name of ours"), "{e}");
+        let e = attach_tap("bt-a", "tv-this-is-far-too-long")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is not an interface name of ours"), "{e}");
+    }
 }

@@ -24,8 +24,6 @@ pub enum Command {
     /// (bitbuilder-storage@.service). A lowered quota is not applied (ext4
     /// does not shrink safely); it says so.
     Storage { id: String },
-    /// Run VM `TENANT_VM` (tenant-vm@.service): not available yet.
-    Vm { instance: String },
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -60,12 +58,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Storage { id } => {
             let (tenant, _) = load(&id)?;
             storage(&tenant)?;
-        }
-        Command::Vm { instance } => {
-            bail!(
-                "VM {instance}: virtual machines are not available in this version; \
-                 tenant-generator does not enable tenant-vm@ instances yet"
-            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -215,6 +207,20 @@ fn summary(tenant: &Tenant, commit: Option<&str>) -> String {
             tenant.id.machine_unit(c.name.as_str())
         );
         if let Some(addr) = addresses.get(&c.name) {
+            part.push_str(&format!(", {addr}"));
+        }
+        part.push(')');
+        parts.push(part);
+    }
+    for v in &tenant.vms {
+        let mut part = format!(
+            "VM {} ({}, {} CPUs, {}",
+            tenant.id.machine(v.name.as_str()),
+            tenant.id.vm_unit(v.name.as_str()),
+            v.cpus,
+            v.memory
+        );
+        if let Some(addr) = addresses.get(&v.name) {
             part.push_str(&format!(", {addr}"));
         }
         part.push(')');

@@ -16,6 +16,7 @@ use std::path::Path;
 
 use bbhv_host::{HostConfig, HostError};
 use bbhv_render::{Entry, Facts, Uplink};
+use bbhv_spec::image::ImageFormat;
 use bbhv_spec::values::ImageName;
 use bbhv_spec::{Diagnostic, Image, Tenant, check_fleet, check_host_subnets, locate};
 
@@ -121,7 +122,7 @@ pub struct Plan {
     /// there are no tenants either, and the report says why).
     pub facts: Option<Facts>,
     pub tenants: Vec<Tenant>,
-    /// The images the good tenants' containers use (`images/<name>.json`).
+    /// The images the good tenants' containers and VMs use (`images/<name>.json`).
     pub images: BTreeMap<ImageName, Image>,
     pub report: Report,
     /// The uplink's `.network` (host.toml), for the VLAN drop-in.
@@ -317,7 +318,12 @@ pub fn plan_as(
     report.tenants.sort_by(|a, b| a.id.cmp(&b.id));
     let used: std::collections::BTreeSet<&ImageName> = good
         .iter()
-        .flat_map(|t| t.containers.iter().map(|c| &c.image))
+        .flat_map(|t| {
+            t.containers
+                .iter()
+                .map(|c| &c.image)
+                .chain(t.vms.iter().map(|v| &v.image))
+        })
         .collect();
     let images = images
         .into_iter()
@@ -344,10 +350,11 @@ fn resolve_images(
     let mut images: BTreeMap<ImageName, Result<Image, String>> = BTreeMap::new();
     let mut extensions: BTreeMap<ImageName, Result<(), String>> = BTreeMap::new();
     let mut problems = Vec::new();
-    for (index, tenant) in tenants.iter().enumerate() {
-        for container in &tenant.containers {
-            let image = images.entry(container.image.clone()).or_insert_with(|| {
-                let name = container.image.as_str();
+    let mut read = |name: &ImageName, report: &mut Report| -> Result<Image, String> {
+        images
+            .entry(name.clone())
+            .or_insert_with(|| {
+                let name = name.as_str();
                 let file = Image::source_file(name);
                 let text = bbhv_repo::read_image(root, name)
                     .map_err(|e| format!("image {name:?} is not declared: {file}: {e}"))?;
@@ -358,12 +365,42 @@ fn resolve_images(
                     }
                     format!("image {name:?} is invalid: {file} has {count} problems (in the report's errors)")
                 })
+            })
+            .clone()
+    };
+    for (index, tenant) in tenants.iter().enumerate() {
+        for vm in &tenant.vms {
+            let image = read(&vm.image, report).and_then(|image| match image.format {
+                ImageFormat::Vm => Ok(image),
+                other => Err(format!(
+                    "image {:?} is a {other} image ({}); allowed: an image of \"format\": \"vm\" (a kernel, a disk)",
+                    vm.image.as_str(),
+                    image.source
+                )),
+            });
+            if let Err(message) = image {
+                problems.push(bbhv_spec::Conflict {
+                    index,
+                    pointer: format!("/vms/{}/image", vm.name),
+                    message,
+                    owner: tenant.id.clone(),
+                });
+            }
+        }
+        for container in &tenant.containers {
+            let image = read(&container.image, report).and_then(|image| match image.format {
+                ImageFormat::Vm => Err(format!(
+                    "image {:?} is a VM image ({}); allowed: a squashfs, erofs or directory image",
+                    container.image.as_str(),
+                    image.source
+                )),
+                _ => Ok(image),
             });
             if let Err(message) = image {
                 problems.push(bbhv_spec::Conflict {
                     index,
                     pointer: format!("/containers/{}/image", container.name),
-                    message: message.clone(),
+                    message,
                     owner: tenant.id.clone(),
                 });
             }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 pub mod container;
 pub mod mounts;
+pub mod vm;
 
 use bbhv_spec::Tenant;
 use bbhv_spec::names::Template;
@@ -208,9 +209,12 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
     if tenant.network.is_some() {
         unit.set("Requires", id.unit_token(Template::Network).into());
     }
-    // Its containers start with it (they are PartOf= it).
-    for container in container::container_units(tenant) {
-        unit.set("Wants", container.into());
+    // Its containers and VMs start with it (they are PartOf= it).
+    for workload in container::container_units(tenant)
+        .into_iter()
+        .chain(vm::vm_units(tenant))
+    {
+        unit.set("Wants", workload.into());
     }
     unit.section("Service")
         .set("Type", Token::constant("oneshot").into())
@@ -226,6 +230,7 @@ pub fn render_tenant(tenant: &Tenant, facts: &Facts) -> Vec<Entry> {
     });
 
     entries.extend(container::render_containers(tenant, facts, &source));
+    entries.extend(vm::render_vms(tenant, facts, &source));
 
     if tenant.enabled {
         entries.push(Entry::Symlink {

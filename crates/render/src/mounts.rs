@@ -100,7 +100,9 @@ pub fn mount_unit(path: &Token) -> Token {
 pub fn render_image_mounts(images: &BTreeMap<ImageName, Image>, facts: &Facts) -> Vec<Entry> {
     let mut entries = Vec::new();
     for image in images.values() {
-        let Some(fs_type) = image.format.fs_type() else {
+        let (Some(fs_type), Some(what), Some(tree)) =
+            (image.format.fs_type(), image.host_path(), image.tree())
+        else {
             continue;
         };
         let source = Line::join(
@@ -133,9 +135,8 @@ pub fn render_image_mounts(images: &BTreeMap<ImageName, Image>, facts: &Facts) -
             .set("Requires", verify.clone().into())
             .set("After", verify.into());
         no_default_dependencies(&mut unit);
-        let tree = image.tree();
         unit.section("Mount")
-            .set("What", image.host_path().into())
+            .set("What", what.into())
             .set("Where", tree.clone().into())
             .set("Type", Token::constant(fs_type).into())
             .set("Options", Token::constant("ro,nodev,nosuid").into());
@@ -158,10 +159,11 @@ pub fn render_overlays(
     let source = Line::join(&facts.source_root, "/", &Line::from(id.metadata_file()));
     let mut entries = Vec::new();
     for container in &tenant.containers {
-        let Some(image) = images.get(&container.image) else {
-            // The plan fails a tenant whose image is missing.
+        // The plan fails a tenant whose image is missing or not a tree.
+        let Some(tree) = images.get(&container.image).and_then(Image::tree) else {
             continue;
         };
+        let image = &images[&container.image];
         let root = state_path(tenant, "root", container);
         let mut lower: Vec<String> = container
             .extensions
@@ -169,7 +171,7 @@ pub fn render_overlays(
             .rev()
             .map(|e| format!("{CURRENT}/extensions/{e}"))
             .collect();
-        lower.push(image.tree().to_string());
+        lower.push(tree.to_string());
         // metacopy=on: a change of owner or mode copies up the inode, not
         // the data. nspawn's user namespace needs the root's files owned by
         // the container's UID range: it maps them with an idmapped mount
@@ -186,7 +188,7 @@ pub fn render_overlays(
         );
         let mut needs = vec![id.unit_token(Template::Infra)];
         if image.format.fs_type().is_some() {
-            needs.push(mount_unit(&image.tree()));
+            needs.push(mount_unit(&tree));
         }
         let mut unit = provenance(facts, &source, Syntax::Unit);
         let description = Line::join(

@@ -227,14 +227,20 @@ pub(crate) fn claims_of(t: &Tenant) -> Vec<(Claim, String)> {
         let workloads = t
             .containers
             .iter()
-            .map(|c| ("containers", &c.name))
-            .chain(t.vms.iter().map(|v| ("vms", &v.name)));
-        for (kind, name) in workloads {
-            claims.push(claim(
-                "interface name",
-                t.id.workload_interface(name.as_str()),
-                format!("/{kind}/{name}"),
-            ));
+            .map(|c| {
+                (
+                    "containers",
+                    &c.name,
+                    t.id.workload_interface(c.name.as_str()),
+                )
+            })
+            .chain(
+                t.vms
+                    .iter()
+                    .map(|v| ("vms", &v.name, t.id.vm_tap(v.name.as_str()))),
+            );
+        for (kind, name, link) in workloads {
+            claims.push(claim("interface name", link, format!("/{kind}/{name}")));
         }
     }
     claims

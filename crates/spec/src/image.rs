@@ -8,6 +8,17 @@
 //!   "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" }
 //! ```
 //!
+//! A VM image (`"format": "vm"`) names its boot files instead: a kernel
+//! (direct kernel boot) with an optional initrd and command line, and/or a
+//! raw disk, each with its own digest:
+//!
+//! ```json
+//! { "schemaVersion": 1, "format": "vm",
+//!   "kernel": "tiny/vmlinuz", "kernelSha256": "…",
+//!   "initrd": "tiny/initrd.img", "initrdSha256": "…",
+//!   "cmdline": "quiet" }
+//! ```
+//!
 //! Parsed with the rigour of metadata.json: strict JSON, no duplicate or
 //! unknown keys, every problem at its line and column with the value and
 //! what is allowed. Later versions add keys (`source` to pull from,
@@ -26,8 +37,23 @@ use crate::values::ImageName;
 pub const IMAGES_DIR: &str = "/var/lib/bitbuilder/images";
 /// Where a verified image file is mounted read-only (`<dir>/<name>`).
 pub const IMAGE_MOUNT_DIR: &str = "/run/bitbuilder/images";
-/// The keys of version 1.
+/// The keys of version 1 (file system and directory images).
 const KEYS: [&str; 4] = ["file", "format", "schemaVersion", "sha256"];
+/// The keys of version 1 for `"format": "vm"`.
+const VM_KEYS: [&str; 9] = [
+    "cmdline",
+    "disk",
+    "diskSha256",
+    "format",
+    "initrd",
+    "initrdSha256",
+    "kernel",
+    "kernelSha256",
+    "schemaVersion",
+];
+/// The longest kernel command line an image may add (the kernel's own
+/// limit on x86 is 2048 bytes, and `bbhv vm run` adds its part).
+pub const CMDLINE_MAX: usize = 1024;
 
 /// What the image file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,6 +64,8 @@ pub enum ImageFormat {
     Erofs,
     /// A directory tree, used as it is (no digest: for development).
     Directory,
+    /// A virtual machine's boot files (kernel, initrd, disk), each verified.
+    Vm,
 }
 
 impl ImageFormat {
@@ -46,7 +74,7 @@ impl ImageFormat {
         match self {
             ImageFormat::Squashfs => Some("squashfs"),
             ImageFormat::Erofs => Some("erofs"),
-            ImageFormat::Directory => None,
+            ImageFormat::Directory | ImageFormat::Vm => None,
         }
     }
 }
@@ -57,6 +85,7 @@ impl fmt::Display for ImageFormat {
             ImageFormat::Squashfs => "squashfs",
             ImageFormat::Erofs => "erofs",
             ImageFormat::Directory => "directory",
+            ImageFormat::Vm => "vm",
         })
     }
 }
@@ -94,10 +123,66 @@ pub struct Image {
     /// `images/<name>.json`, as named in diagnostics.
     pub source: String,
     pub format: ImageFormat,
-    /// Relative to [`IMAGES_DIR`]; a token (no character in it is syntax).
+    pub content: Content,
+}
+
+/// What an image is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// A container's root: a squashfs or EROFS file and its digest, or a
+    /// directory (no digest).
+    Tree {
+        /// Relative to [`IMAGES_DIR`]; a token (no character in it is syntax).
+        file: Token,
+        /// Required for image files; `None` for a directory.
+        sha256: Option<Sha256>,
+    },
+    /// A VM's boot files.
+    Vm(VmImage),
+}
+
+/// A VM image: a kernel for direct kernel boot (with an optional initrd and
+/// command line), a raw disk, or both; at least one of kernel and disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmImage {
+    pub kernel: Option<ImageFile>,
+    /// Only with a kernel.
+    pub initrd: Option<ImageFile>,
+    /// Attached read-only with a throw-away overlay (the guest's writes are
+    /// discarded when it stops).
+    pub disk: Option<ImageFile>,
+    /// Appended to the kernel command line (only with a kernel): printable
+    /// ASCII, at most [`CMDLINE_MAX`] bytes.
+    pub cmdline: Option<String>,
+}
+
+/// One verified file of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageFile {
+    /// Relative to [`IMAGES_DIR`].
     pub file: Token,
-    /// Required for image files; `None` for a directory.
-    pub sha256: Option<Sha256>,
+    pub sha256: Sha256,
+}
+
+impl ImageFile {
+    /// `/var/lib/bitbuilder/images/<file>`.
+    pub fn host_path(&self) -> Token {
+        Token::new(format!("{IMAGES_DIR}/{}", self.file)).expect("a checked file makes a token")
+    }
+}
+
+impl VmImage {
+    /// Every file with the key that names it (`kernel`, `initrd`, `disk`).
+    pub fn files(&self) -> Vec<(&'static str, &ImageFile)> {
+        [
+            ("kernel", &self.kernel),
+            ("initrd", &self.initrd),
+            ("disk", &self.disk),
+        ]
+        .into_iter()
+        .filter_map(|(key, file)| Some((key, file.as_ref()?)))
+        .collect()
+    }
 }
 
 impl Image {
@@ -139,11 +224,33 @@ impl Image {
                 show_value(&json)
             ))]);
         };
+        let format = match map.get("format") {
+            None => Some(ImageFormat::Squashfs),
+            Some(Value::String(s)) if s == "squashfs" => Some(ImageFormat::Squashfs),
+            Some(Value::String(s)) if s == "erofs" => Some(ImageFormat::Erofs),
+            Some(Value::String(s)) if s == "directory" => Some(ImageFormat::Directory),
+            Some(Value::String(s)) if s == "vm" => Some(ImageFormat::Vm),
+            Some(v) => {
+                problems.push((
+                    "/format".into(),
+                    format!(
+                        "{}: allowed: \"squashfs\" (the default), \"erofs\", \"directory\" or \"vm\"",
+                        show_value(v)
+                    ),
+                ));
+                None
+            }
+        };
+        let keys: &[&str] = if format == Some(ImageFormat::Vm) {
+            &VM_KEYS
+        } else {
+            &KEYS
+        };
         for key in map.keys() {
-            if !KEYS.contains(&key.as_str()) {
+            if !keys.contains(&key.as_str()) {
                 problems.push((
                     format!("/{}", crate::diag::pointer_segment(key)),
-                    format!("unknown key {key:?}; allowed here: {}", KEYS.join(", ")),
+                    format!("unknown key {key:?}; allowed here: {}", keys.join(", ")),
                 ));
             }
         }
@@ -155,91 +262,17 @@ impl Image {
             )),
             None => problems.push((String::new(), "missing key \"schemaVersion\" (1)".into())),
         }
-        let format = match map.get("format") {
-            None => Some(ImageFormat::Squashfs),
-            Some(Value::String(s)) if s == "squashfs" => Some(ImageFormat::Squashfs),
-            Some(Value::String(s)) if s == "erofs" => Some(ImageFormat::Erofs),
-            Some(Value::String(s)) if s == "directory" => Some(ImageFormat::Directory),
-            Some(v) => {
-                problems.push((
-                    "/format".into(),
-                    format!(
-                        "{}: allowed: \"squashfs\" (the default), \"erofs\" or \"directory\"",
-                        show_value(v)
-                    ),
-                ));
-                None
-            }
+        let content = match format {
+            Some(ImageFormat::Vm) => vm_content(map, &mut problems).map(Content::Vm),
+            Some(format) => tree_content(map, format, &mut problems),
+            None => None,
         };
-        let image_file = match map.get("file") {
-            Some(Value::String(s)) => match check_file(s) {
-                Ok(token) => Some(token),
-                Err(message) => {
-                    problems.push(("/file".into(), message));
-                    None
-                }
-            },
-            Some(v) => {
-                problems.push((
-                    "/file".into(),
-                    format!(
-                        "{}: allowed: a string, the image's path under {IMAGES_DIR}/",
-                        show_value(v)
-                    ),
-                ));
-                None
-            }
-            None => {
-                problems.push((
-                    String::new(),
-                    format!("missing key \"file\" (the image's path under {IMAGES_DIR}/)"),
-                ));
-                None
-            }
-        };
-        let sha256 = match (map.get("sha256"), format) {
-            (Some(_), Some(ImageFormat::Directory)) => {
-                problems.push((
-                    "/sha256".into(),
-                    "a directory has no single digest; allowed: no sha256 with \"format\": \"directory\"".into(),
-                ));
-                None
-            }
-            (Some(Value::String(s)), _) => match Sha256::parse(s) {
-                Ok(d) => Some(d),
-                Err(message) => {
-                    problems.push(("/sha256".into(), message));
-                    None
-                }
-            },
-            (Some(v), _) => {
-                problems.push((
-                    "/sha256".into(),
-                    format!(
-                        "{}: allowed: a string of 64 lowercase hexadecimal digits",
-                        show_value(v)
-                    ),
-                ));
-                None
-            }
-            (None, Some(ImageFormat::Directory) | None) => None,
-            (None, Some(format)) => {
-                problems.push((
-                    String::new(),
-                    format!(
-                        "missing key \"sha256\": a {format} image is verified before it is used"
-                    ),
-                ));
-                None
-            }
-        };
-        match (format, image_file, problems.is_empty()) {
-            (Some(format), Some(file_token), true) => Ok(Image {
+        match (format, content, problems.is_empty()) {
+            (Some(format), Some(content), true) => Ok(Image {
                 name,
                 source: file.to_owned(),
                 format,
-                file: file_token,
-                sha256,
+                content,
             }),
             _ => {
                 let mut diagnostics: Vec<Diagnostic> = problems
@@ -252,21 +285,225 @@ impl Image {
         }
     }
 
-    /// The image on the host: `/var/lib/bitbuilder/images/<file>`.
-    pub fn host_path(&self) -> Token {
-        Token::new(format!("{IMAGES_DIR}/{}", self.file)).expect("a checked file makes a token")
+    /// The image file or tree on the host (`/var/lib/bitbuilder/images/<file>`);
+    /// `None` for a VM image.
+    pub fn host_path(&self) -> Option<Token> {
+        match &self.content {
+            Content::Tree { file, .. } => Some(
+                Token::new(format!("{IMAGES_DIR}/{file}")).expect("a checked file makes a token"),
+            ),
+            Content::Vm(_) => None,
+        }
     }
 
     /// Where the container overlay finds the image's tree: the read-only
     /// mount of a verified image file (`/run/bitbuilder/images/<name>`), or
-    /// the directory itself.
-    pub fn tree(&self) -> Token {
+    /// the directory itself; `None` for a VM image (no tree).
+    pub fn tree(&self) -> Option<Token> {
         match self.format {
             ImageFormat::Directory => self.host_path(),
-            _ => Token::new(format!("{IMAGE_MOUNT_DIR}/{}", self.name))
-                .expect("an image name makes a token"),
+            ImageFormat::Vm => None,
+            _ => Some(
+                Token::new(format!("{IMAGE_MOUNT_DIR}/{}", self.name))
+                    .expect("an image name makes a token"),
+            ),
         }
     }
+
+    /// The VM part, for a VM image.
+    pub fn vm(&self) -> Option<&VmImage> {
+        match &self.content {
+            Content::Vm(vm) => Some(vm),
+            Content::Tree { .. } => None,
+        }
+    }
+}
+
+type Problems = Vec<(String, String)>;
+
+/// `file` and `sha256` of a squashfs, erofs or directory image.
+fn tree_content(
+    map: &serde_json::Map<String, Value>,
+    format: ImageFormat,
+    problems: &mut Problems,
+) -> Option<Content> {
+    let image_file = match map.get("file") {
+        Some(Value::String(s)) => match check_file(s) {
+            Ok(token) => Some(token),
+            Err(message) => {
+                problems.push(("/file".into(), message));
+                None
+            }
+        },
+        Some(v) => {
+            problems.push((
+                "/file".into(),
+                format!(
+                    "{}: allowed: a string, the image's path under {IMAGES_DIR}/",
+                    show_value(v)
+                ),
+            ));
+            None
+        }
+        None => {
+            problems.push((
+                String::new(),
+                format!("missing key \"file\" (the image's path under {IMAGES_DIR}/)"),
+            ));
+            None
+        }
+    };
+    let sha256 = match (map.get("sha256"), format) {
+        (Some(_), ImageFormat::Directory) => {
+            problems.push((
+                "/sha256".into(),
+                "a directory has no single digest; allowed: no sha256 with \"format\": \"directory\"".into(),
+            ));
+            None
+        }
+        (Some(v), _) => digest(v, "/sha256", problems),
+        (None, ImageFormat::Directory) => None,
+        (None, format) => {
+            problems.push((
+                String::new(),
+                format!("missing key \"sha256\": a {format} image is verified before it is used"),
+            ));
+            None
+        }
+    };
+    Some(Content::Tree {
+        file: image_file?,
+        sha256,
+    })
+}
+
+fn digest(value: &Value, pointer: &str, problems: &mut Problems) -> Option<Sha256> {
+    match value {
+        Value::String(s) => match Sha256::parse(s) {
+            Ok(d) => Some(d),
+            Err(message) => {
+                problems.push((pointer.into(), message));
+                None
+            }
+        },
+        v => {
+            problems.push((
+                pointer.into(),
+                format!(
+                    "{}: allowed: a string of 64 lowercase hexadecimal digits",
+                    show_value(v)
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// `kernel`, `initrd`, `disk` (each with its `…Sha256`) and `cmdline` of a
+/// VM image.
+fn vm_content(map: &serde_json::Map<String, Value>, problems: &mut Problems) -> Option<VmImage> {
+    let mut ok = true;
+    let mut part = |key: &'static str, problems: &mut Problems| -> Option<ImageFile> {
+        let digest_key = format!("{key}Sha256");
+        let file = match map.get(key) {
+            None => None,
+            Some(Value::String(s)) => match check_file(s) {
+                Ok(token) => Some(token),
+                Err(message) => {
+                    problems.push((format!("/{key}"), message));
+                    ok = false;
+                    None
+                }
+            },
+            Some(v) => {
+                problems.push((
+                    format!("/{key}"),
+                    format!(
+                        "{}: allowed: a string, the file's path under {IMAGES_DIR}/",
+                        show_value(v)
+                    ),
+                ));
+                ok = false;
+                None
+            }
+        };
+        let sha256 = match map.get(&digest_key) {
+            None => None,
+            Some(v) => {
+                let d = digest(v, &format!("/{digest_key}"), problems);
+                ok &= d.is_some();
+                d
+            }
+        };
+        match (map.contains_key(key), map.contains_key(&digest_key)) {
+            (true, false) => {
+                problems.push((
+                    String::new(),
+                    format!("missing key {digest_key:?}: the {key} is verified before it is used"),
+                ));
+                ok = false;
+            }
+            (false, true) => {
+                problems.push((
+                    format!("/{digest_key}"),
+                    format!("a digest without {key:?}; allowed: both keys or neither"),
+                ));
+                ok = false;
+            }
+            _ => {}
+        }
+        Some(ImageFile {
+            file: file?,
+            sha256: sha256?,
+        })
+    };
+    let kernel = part("kernel", problems);
+    let initrd = part("initrd", problems);
+    let disk = part("disk", problems);
+    let has = |key: &str| map.contains_key(key);
+    if !has("kernel") && !has("disk") {
+        problems.push((
+            String::new(),
+            "a VM image needs \"kernel\" (direct kernel boot) or \"disk\" (booted by the firmware), or both".into(),
+        ));
+        ok = false;
+    }
+    for key in ["initrd", "cmdline"] {
+        if has(key) && !has("kernel") {
+            problems.push((
+                format!("/{key}"),
+                format!("{key:?} is only used with \"kernel\" (direct kernel boot); allowed: add a kernel, or remove {key:?}"),
+            ));
+            ok = false;
+        }
+    }
+    let cmdline = match map.get("cmdline") {
+        None => None,
+        Some(Value::String(s))
+            if s.len() <= CMDLINE_MAX
+                && s.bytes().all(|b| (0x20..0x7f).contains(&b))
+                && s.trim() == s =>
+        {
+            Some(s.clone())
+        }
+        Some(v) => {
+            problems.push((
+                "/cmdline".into(),
+                format!(
+                    "{}: allowed: printable ASCII (no control characters), at most {CMDLINE_MAX} bytes, no leading or trailing space",
+                    show_value(v)
+                ),
+            ));
+            ok = false;
+            None
+        }
+    };
+    ok.then_some(VmImage {
+        kernel,
+        initrd,
+        disk,
+        cmdline,
+    })
 }
 
 /// A relative path of plain components (letters, digits, `.`, `_`, `-`,
@@ -308,14 +545,20 @@ mod tests {
         .unwrap();
         assert_eq!(image.format, ImageFormat::Squashfs);
         assert_eq!(
-            image.host_path().as_str(),
+            image.host_path().unwrap().as_str(),
             "/var/lib/bitbuilder/images/base/v1.squashfs"
         );
-        assert_eq!(image.tree().as_str(), "/run/bitbuilder/images/base");
+        assert_eq!(
+            image.tree().unwrap().as_str(),
+            "/run/bitbuilder/images/base"
+        );
         let dir =
             parse(r#"{ "schemaVersion": 1, "format": "directory", "file": "base" }"#).unwrap();
-        assert_eq!(dir.sha256, None);
-        assert_eq!(dir.tree().as_str(), "/var/lib/bitbuilder/images/base");
+        assert!(matches!(dir.content, Content::Tree { sha256: None, .. }));
+        assert_eq!(
+            dir.tree().unwrap().as_str(),
+            "/var/lib/bitbuilder/images/base"
+        );
     }
 
     #[test]
@@ -339,7 +582,7 @@ mod tests {
             ),
             (
                 r#"{ "schemaVersion": 1, "format": "qcow2", "file": "a" }"#,
-                "/format: \"qcow2\": allowed: \"squashfs\"",
+                "/format: \"qcow2\": allowed: \"squashfs\" (the default), \"erofs\", \"directory\" or \"vm\"",
             ),
             (
                 r#"{ "schemaVersion": 1, "format": "directory", "file": "a", "sha256": "x" }"#,
@@ -366,5 +609,85 @@ mod tests {
             );
         }
         assert!(Image::parse("images/Bad.json", "Bad", "{}").is_err());
+    }
+
+    #[test]
+    fn a_vm_image() {
+        let image = parse(&format!(
+            r#"{{ "schemaVersion": 1, "format": "vm", "kernel": "tiny/vmlinuz", "kernelSha256": "{DIGEST}",
+                 "initrd": "tiny/initrd.img", "initrdSha256": "{DIGEST}", "cmdline": "quiet loglevel=3" }}"#
+        ))
+        .unwrap();
+        assert_eq!(image.format, ImageFormat::Vm);
+        assert_eq!(image.tree(), None);
+        assert_eq!(image.host_path(), None);
+        let vm = image.vm().unwrap();
+        assert_eq!(
+            vm.kernel.as_ref().unwrap().host_path().as_str(),
+            "/var/lib/bitbuilder/images/tiny/vmlinuz"
+        );
+        assert_eq!(vm.cmdline.as_deref(), Some("quiet loglevel=3"));
+        let keys: Vec<&str> = vm.files().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["kernel", "initrd"]);
+        let disk = parse(&format!(
+            r#"{{ "schemaVersion": 1, "format": "vm", "disk": "d.raw", "diskSha256": "{DIGEST}" }}"#
+        ))
+        .unwrap();
+        assert!(disk.vm().unwrap().kernel.is_none());
+    }
+
+    #[test]
+    fn vm_image_problems() {
+        for (text, expected) in [
+            (
+                r#"{ "schemaVersion": 1, "format": "vm" }"#.to_owned(),
+                "a VM image needs \"kernel\" (direct kernel boot) or \"disk\"",
+            ),
+            (
+                r#"{ "schemaVersion": 1, "format": "vm", "kernel": "k" }"#.to_owned(),
+                "missing key \"kernelSha256\": the kernel is verified",
+            ),
+            (
+                format!(
+                    r#"{{ "schemaVersion": 1, "format": "vm", "disk": "d", "diskSha256": "{DIGEST}", "initrdSha256": "{DIGEST}" }}"#
+                ),
+                "/initrdSha256: a digest without \"initrd\"",
+            ),
+            (
+                format!(
+                    r#"{{ "schemaVersion": 1, "format": "vm", "disk": "d", "diskSha256": "{DIGEST}", "cmdline": "quiet" }}"#
+                ),
+                "/cmdline: \"cmdline\" is only used with \"kernel\"",
+            ),
+            (
+                format!(
+                    r#"{{ "schemaVersion": 1, "format": "vm", "kernel": "k", "kernelSha256": "{DIGEST}", "cmdline": "a\nb" }}"#
+                ),
+                "/cmdline: \"a\\nb\": allowed: printable ASCII",
+            ),
+            (
+                format!(
+                    r#"{{ "schemaVersion": 1, "format": "vm", "kernel": "../k", "kernelSha256": "{DIGEST}" }}"#
+                ),
+                "/kernel: \"../k\" is not allowed",
+            ),
+            (
+                format!(
+                    r#"{{ "schemaVersion": 1, "format": "vm", "kernel": "k", "kernelSha256": "{DIGEST}", "file": "x" }}"#
+                ),
+                "/file: unknown key \"file\"; allowed here: cmdline, disk, diskSha256, format, initrd",
+            ),
+            (
+                r#"{ "schemaVersion": 1, "format": "vm", "kernel": "k", "kernelSha256": "x" }"#
+                    .to_owned(),
+                "/kernelSha256: \"x\" is not a SHA-256 digest",
+            ),
+        ] {
+            let errors = parse(&text).unwrap_err();
+            assert!(
+                errors.iter().any(|e| e.contains(expected)),
+                "{expected}\n{errors:#?}"
+            );
+        }
     }
 }

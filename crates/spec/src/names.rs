@@ -96,7 +96,33 @@ impl TenantId {
     /// the split is unambiguous. (`:` would read better, but systemd 252's
     /// `systemd-analyze verify` cannot load such instances.)
     pub fn vm_unit(&self, vm: &str) -> String {
-        format!("tenant-vm@{}_{vm}.service", self.0)
+        format!("tenant-vm@{}.service", self.vm_instance(vm))
+    }
+
+    /// `<tenant>_<vm>`: the instance of `tenant-vm@`, and the name of the
+    /// VM's runtime directory `/run/bitbuilder/vm/<tenant>_<vm>`.
+    pub fn vm_instance(&self, vm: &str) -> String {
+        format!("{}_{vm}", self.0)
+    }
+
+    /// The VM's tap on the tenant's bridge: `tv-` and 12 base32 characters
+    /// of the same hash as [`TenantId::workload_interface`] (a VM has a tap
+    /// where a container has a veth; a workload has one or the other).
+    pub fn vm_tap(&self, vm: &str) -> String {
+        let hash = fnv1a(self.machine(vm).as_bytes());
+        format!("{}{}", InterfacePrefix::Tap.as_str(), base32(hash, 12))
+    }
+
+    /// The VM's MAC address: locally administered, unicast (`02:` then 40
+    /// bits of a hash of `vm:<tenant>.<vm>`), stable across hosts, so a
+    /// guest keeps its interface name and a DHCP server its lease.
+    pub fn vm_mac(&self, vm: &str) -> String {
+        let hash = fnv1a(format!("vm:{}", self.machine(vm)).as_bytes());
+        let b = hash.to_be_bytes();
+        format!(
+            "02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[3], b[4], b[5], b[6], b[7]
+        )
     }
 
     /// A network interface name of at most 15 bytes (IFNAMSIZ - 1): `prefix`
@@ -171,9 +197,11 @@ pub enum InterfacePrefix {
     WireGuard,
     /// The IFB device the tenant's egress is shaped on.
     Egress,
-    /// A workload's veth or tap ([`TenantId::workload_interface`]), not
-    /// one of the tenant's own links (not in [`InterfacePrefix::ALL`]).
+    /// A container's veth ([`TenantId::workload_interface`]), not one of
+    /// the tenant's own links (not in [`InterfacePrefix::ALL`]).
     Workload,
+    /// A VM's tap ([`TenantId::vm_tap`]), likewise.
+    Tap,
 }
 
 impl InterfacePrefix {
@@ -191,6 +219,7 @@ impl InterfacePrefix {
             InterfacePrefix::WireGuard => "wt-",
             InterfacePrefix::Egress => "et-",
             InterfacePrefix::Workload => "vw-",
+            InterfacePrefix::Tap => "tv-",
         }
     }
 }
@@ -243,6 +272,18 @@ mod tests {
             "systemd-nspawn@acme-prod.web.service"
         );
         assert_eq!(id.vm_unit("db"), "tenant-vm@acme-prod_db.service");
+        assert_eq!(id.vm_instance("db"), "acme-prod_db");
+        let tap = id.vm_tap("db");
+        assert!(tap.starts_with("tv-") && tap.len() == IFNAME_MAX, "{tap}");
+        assert_eq!(&tap[3..], &id.workload_interface("db")[3..]);
+        let mac = id.vm_mac("db");
+        assert_eq!(mac.len(), 17);
+        assert!(
+            mac.starts_with("02:"),
+            "locally administered, unicast: {mac}"
+        );
+        assert_ne!(mac, id.vm_mac("dc"));
+        assert_eq!(mac, id.vm_mac("db"), "stable");
         // Serial ids spread over the buckets.
         let buckets: std::collections::HashSet<String> = (0..1000)
             .map(|i| TenantId::new(&format!("customer-{i:05}")).unwrap().bucket())

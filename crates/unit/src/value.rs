@@ -129,6 +129,12 @@ impl Value {
     }
 
     /// Several tokens separated by spaces (`After=a.service b.service`).
+    /// The empty assignment (`Key=`): for list settings, "none" (an empty
+    /// `CapabilityBoundingSet=` drops every capability).
+    pub fn empty() -> Value {
+        Value(Kind::Literal(String::new()))
+    }
+
     pub fn literals<I, S>(tokens: I) -> Result<Value, ValueError>
     where
         I: IntoIterator<Item = S>,
