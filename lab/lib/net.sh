@@ -105,6 +105,9 @@ EOF
   wg pubkey < /etc/credstore/network.wireguard.private.wg-neta > "$NET_STATE/host.pub"
   wg pubkey < "$NET_STATE/peer.key" > "$NET_STATE/peer.pub"
   run systemctl restart systemd-networkd.service || fail "cannot restart systemd-networkd"
+  # The firewall's rules name the uplink from host.toml: restarting it (and, through
+  # Requires=, the tenant networks already up) takes the new one.
+  run systemctl restart bitbuilder-firewall.service || fail "cannot restart bitbuilder-firewall"
   wait_for 30 "networkd to make the uplink veth" ip link show wan0
   { ip netns add wan && ip link set wan0 netns wan &&
     ip -n wan address add "$NET_WAN/24" dev wan0 && ip -n wan link set wan0 up &&
