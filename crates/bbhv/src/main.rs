@@ -43,7 +43,7 @@ enum Command {
     /// Hooks run by the tenant units (tenant@, tenant-infra@, bitbuilder-storage@).
     #[command(subcommand)]
     Tenant(tenant::Command),
-    /// VMs (tenant-vm@<tenant>_<vm>.service): run one, stop one cleanly.
+    /// VMs (tenant-vm@TENANT_VM.service): run one, stop one cleanly.
     #[command(subcommand)]
     Vm(vm::Command),
     /// Tenant networks at run time: the firewall, a tenant's rules and DNS,

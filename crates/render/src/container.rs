@@ -148,19 +148,8 @@ fn unit(tenant: &Tenant, container: &Container, facts: &Facts, source: &Line) ->
     let machine_token = Token::new(machine.as_str()).expect("a machine name is a token");
     let root = state_path(tenant, "root", container);
     let mut unit = provenance(facts, source, Syntax::Unit);
-    let description = Line::join(
-        &Line::join(
-            &Line::constant("Container"),
-            " ",
-            &Line::from(Token::new(name).expect("a name is a token")),
-        ),
-        " of tenant ",
-        &Line::from(id.token()),
-    );
-    let mut needs = vec![id.unit_token(Template::Infra)];
-    if tenant.network.is_some() {
-        needs.push(id.unit_token(Template::Network));
-    }
+    let description = workload_description("Container", name, tenant);
+    let needs = workload_needs(tenant);
     let settings_file = Token::new(format!("{NSPAWN_DIR}/{machine}.nspawn"))
         .expect("a machine name makes a token path");
     unit.section("Unit")
@@ -279,6 +268,30 @@ fn attach_command(tenant: &Tenant, container: &Container) -> Option<Value> {
     Some(Value::command(&argv).expect("an absolute program and checked arguments"))
 }
 
-fn join(tokens: &[Token]) -> Value {
+/// Units as one space-separated value (`Requires=`, `After=`).
+pub(crate) fn join(tokens: &[Token]) -> Value {
     Value::literals(tokens.iter().map(Token::as_str)).expect("unit names are tokens")
+}
+
+/// "`<kind>` `<name>` of tenant `<id>`", a workload unit's description.
+pub(crate) fn workload_description(kind: &'static str, name: &str, tenant: &Tenant) -> Line {
+    Line::join(
+        &Line::join(
+            &Line::constant(kind),
+            " ",
+            &Line::from(Token::new(name).expect("a name is a token")),
+        ),
+        " of tenant ",
+        &Line::from(tenant.id.token()),
+    )
+}
+
+/// What every workload unit requires and follows: the tenant's state
+/// directories, and its network when it has one.
+pub(crate) fn workload_needs(tenant: &Tenant) -> Vec<Token> {
+    let mut needs = vec![tenant.id.unit_token(Template::Infra)];
+    if tenant.network.is_some() {
+        needs.push(tenant.id.unit_token(Template::Network));
+    }
+    needs
 }

@@ -12,7 +12,9 @@ use bbhv_spec::names::{InterfacePrefix, Template};
 use bbhv_spec::tenant::{Tenant, Vm};
 use bbhv_unit::{Line, Syntax, Token, Value};
 
-use crate::container::{BBHV, RESTART_MAX_DELAY, RESTART_SEC, RESTART_STEPS};
+use crate::container::{
+    BBHV, RESTART_MAX_DELAY, RESTART_SEC, RESTART_STEPS, join, workload_description, workload_needs,
+};
 use crate::{Entry, Facts, Root, provenance};
 
 /// Each VM's runtime directory is `<dir>/<tenant>_<vm>` (its QMP socket).
@@ -59,19 +61,8 @@ fn unit(tenant: &Tenant, vm: &Vm, facts: &Facts, source: &Line) -> String {
     let name = vm.name.as_str();
     let instance = id.vm_instance(name);
     let mut unit = provenance(facts, source, Syntax::Unit);
-    let description = Line::join(
-        &Line::join(
-            &Line::constant("VM"),
-            " ",
-            &Line::from(Token::new(name).expect("a name is a token")),
-        ),
-        " of tenant ",
-        &Line::from(id.token()),
-    );
-    let mut needs = vec![id.unit_token(Template::Infra)];
-    if tenant.network.is_some() {
-        needs.push(id.unit_token(Template::Network));
-    }
+    let description = workload_description("VM", name, tenant);
+    let needs = workload_needs(tenant);
     unit.section("Unit")
         .set("Description", description.into())
         .set(
@@ -235,8 +226,4 @@ fn run_command(tenant: &Tenant, vm: &Vm, facts: &Facts, tap: Option<&str>) -> Va
         }
     }
     Value::command(&argv).expect("an absolute program and checked arguments")
-}
-
-fn join(tokens: &[Token]) -> Value {
-    Value::literals(tokens.iter().map(Token::as_str)).expect("unit names are tokens")
 }
