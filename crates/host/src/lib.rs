@@ -188,7 +188,7 @@ impl HostConfig {
                 line,
                 column,
                 key,
-                message: e.message().trim_end().to_owned(),
+                message: printable(e.message().trim_end()),
             }
         };
         let deserializer =
@@ -273,13 +273,51 @@ fn dotted(path: &serde_path_to_error::Path) -> String {
                 if !key.is_empty() {
                     key.push('.');
                 }
-                key.push_str(k);
+                key.push_str(&key_segment(k));
             }
             Segment::Seq { index } => key.push_str(&format!("[{index}]")),
             Segment::Unknown => {}
         }
     }
     key
+}
+
+/// A key as TOML writes it: bare when it can be, else quoted with its
+/// control characters escaped. An unknown key is the file's text: it must
+/// not put a line break or a terminal escape into a message.
+fn key_segment(k: &str) -> String {
+    let bare = !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        return k.to_owned();
+    }
+    let mut out = String::from("\"");
+    for c in k.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A message that may quote the file's text, with its control characters
+/// escaped (one line, no terminal escapes).
+fn printable(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The file as TOML gives it: every value with its position.
@@ -346,7 +384,7 @@ impl Check<'_> {
                     line,
                     column,
                     key: key.to_owned(),
-                    message,
+                    message: printable(&message),
                 });
                 None
             }

@@ -284,3 +284,15 @@ fn the_path_comes_from_the_environment() {
         PathBuf::from("/t/h.toml")
     );
 }
+
+#[test]
+fn a_hostile_key_is_quoted_and_printed_on_one_line() {
+    // Found by the host_config fuzz target: an unknown quoted key is the
+    // file's text, and a line break or escape in it must not reach the log.
+    let e = one_error("[network]\n[\"a\\nb\\u001b[31m\"]\nx = 1\n");
+    assert_eq!(e.lines().count(), 1, "{e:?}");
+    assert!(!e.chars().any(char::is_control), "{e:?}");
+    assert!(e.contains(r#""a\u000Ab\u001B[31m""#), "{e}");
+    let e = one_error("[network]\n[\"m =fa0\\xdf\"]\n");
+    assert!(e.contains('"'), "a key with a space is quoted: {e}");
+}
