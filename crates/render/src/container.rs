@@ -195,19 +195,8 @@ fn unit(tenant: &Tenant, container: &Container, facts: &Facts, source: &Line) ->
         // only, plus the veth `bbhv net attach` makes when the tenant has a
         // network (docs/architecture.md, "Where workloads meet the network").
         .set("PrivateNetwork", Value::boolean(true))
-        .set("SyslogIdentifier", machine_token.clone().into())
-        .set(
-            "LogExtraFields",
-            Token::new(format!("BITBUILDER_TENANT={id}"))
-                .expect("an id makes a token")
-                .into(),
-        )
-        .set(
-            "LogExtraFields",
-            Token::new(format!("BITBUILDER_WORKLOAD={name}"))
-                .expect("a name makes a token")
-                .into(),
-        );
+        .set("SyslogIdentifier", machine_token.clone().into());
+    journal_fields(&mut unit, tenant, name);
     if let Some(attach) = attach_command(tenant, container) {
         unit.set("ExecStartPre", attach);
     }
@@ -266,6 +255,23 @@ fn attach_command(tenant: &Tenant, container: &Container) -> Option<Value> {
         ]);
     }
     Some(Value::command(&argv).expect("an absolute program and checked arguments"))
+}
+
+/// The journal fields that say whose a workload's lines are
+/// (`journalctl BITBUILDER_TENANT=<id>`).
+pub(crate) fn journal_fields(unit: &mut bbhv_unit::UnitFile, tenant: &Tenant, name: &str) {
+    unit.set(
+        "LogExtraFields",
+        Token::new(format!("BITBUILDER_TENANT={}", tenant.id))
+            .expect("an id makes a token")
+            .into(),
+    )
+    .set(
+        "LogExtraFields",
+        Token::new(format!("BITBUILDER_WORKLOAD={name}"))
+            .expect("a name makes a token")
+            .into(),
+    );
 }
 
 /// Units as one space-separated value (`Requires=`, `After=`).

@@ -13,7 +13,8 @@ use bbhv_spec::tenant::{Tenant, Vm};
 use bbhv_unit::{Line, Syntax, Token, Value};
 
 use crate::container::{
-    BBHV, RESTART_MAX_DELAY, RESTART_SEC, RESTART_STEPS, join, workload_description, workload_needs,
+    BBHV, RESTART_MAX_DELAY, RESTART_SEC, RESTART_STEPS, join, journal_fields,
+    workload_description, workload_needs,
 };
 use crate::{Entry, Facts, Root, provenance};
 
@@ -106,19 +107,8 @@ fn unit(tenant: &Tenant, vm: &Vm, facts: &Facts, source: &Line) -> String {
             Token::new(id.machine(name))
                 .expect("a machine name is a token")
                 .into(),
-        )
-        .set(
-            "LogExtraFields",
-            Token::new(format!("BITBUILDER_TENANT={id}"))
-                .expect("an id makes a token")
-                .into(),
-        )
-        .set(
-            "LogExtraFields",
-            Token::new(format!("BITBUILDER_WORKLOAD={name}"))
-                .expect("a name makes a token")
-                .into(),
         );
+    journal_fields(&mut unit, tenant, name);
     if let Some(tap) = &tap {
         // The tap lives in the host's namespace, on the tenant's bridge
         // (no PrivateNetwork=: qemu opens it by name).

@@ -155,7 +155,9 @@ fn read_metadata(tenants_fd: &OwnedFd, name: &OsStr) -> Result<String, String> {
     if stat.st_size as u64 > MAX_METADATA_BYTES {
         return Err(too_large());
     }
-    let fd = reopen(&path_fd, tenants_fd, name, &stat)?;
+    let fd = reopen(&path_fd, &stat, |flags| {
+        open_metadata(tenants_fd, name, flags)
+    })?;
     // Sized from fstat: one read, and one more that sees the end.
     let mut bytes = Vec::with_capacity(stat.st_size as usize + 1);
     std::fs::File::from(fd)
@@ -189,20 +191,20 @@ fn check_regular(stat: &rustix::fs::Stat) -> Result<(), String> {
 }
 
 /// Opens the regular file behind an `O_PATH` descriptor for reading. Without
-/// /proc (never the case for a generator: systemd mounts it first) the name
-/// is opened again and must still be the same inode.
+/// /proc (never the case for a generator: systemd mounts it first) the file
+/// is opened again by name (`open_by_name`, never following a link) and
+/// must still be the same inode.
 fn reopen(
     path_fd: &OwnedFd,
-    tenants_fd: &OwnedFd,
-    name: &OsStr,
     stat: &rustix::fs::Stat,
+    open_by_name: impl FnOnce(OFlags) -> Result<OwnedFd, String>,
 ) -> Result<OwnedFd, String> {
     use std::os::fd::AsRawFd as _;
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
     let proc_path = format!("/proc/self/fd/{}", path_fd.as_raw_fd());
     let fd = match rustix::fs::open(&proc_path, flags, Mode::empty()) {
         Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) => open_metadata(tenants_fd, name, flags | OFlags::NOFOLLOW)?,
+        Err(rustix::io::Errno::NOENT) => open_by_name(flags | OFlags::NOFOLLOW)?,
         Err(e) => return Err(format!("reopening for reading: {e}")),
     };
     let now = rustix::fs::fstat(&fd).map_err(|e| e.to_string())?;
@@ -308,7 +310,9 @@ pub fn read_image(root: &Path, name: &str) -> Result<String, String> {
     if stat.st_size as u64 > MAX_IMAGE_BYTES {
         return Err(format!("larger than {} KiB", MAX_IMAGE_BYTES >> 10));
     }
-    let fd = reopen_in(&path_fd, &images_fd, OsStr::new(&file), &stat)?;
+    let fd = reopen(&path_fd, &stat, |flags| {
+        openat(&images_fd, OsStr::new(&file), flags, Mode::empty()).map_err(|e| e.to_string())
+    })?;
     let mut bytes = Vec::new();
     std::fs::File::from(fd)
         .take(MAX_IMAGE_BYTES + 1)
@@ -345,30 +349,4 @@ pub fn check_extension(root: &Path, name: &str) -> Result<(), String> {
                 describe_open_error(&dir_fd, Path::new(name), &e, "directory")
             )
         })
-}
-
-/// [`reopen`] for a file directly in `dir_fd`.
-fn reopen_in(
-    path_fd: &OwnedFd,
-    dir_fd: &OwnedFd,
-    name: &OsStr,
-    stat: &rustix::fs::Stat,
-) -> Result<OwnedFd, String> {
-    use std::os::fd::AsRawFd as _;
-    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-    let proc_path = format!("/proc/self/fd/{}", path_fd.as_raw_fd());
-    let fd = match rustix::fs::open(&proc_path, flags, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) => {
-            openat(dir_fd, name, flags | OFlags::NOFOLLOW, Mode::empty())
-                .map_err(|e| e.to_string())?
-        }
-        Err(e) => return Err(format!("reopening for reading: {e}")),
-    };
-    let now = rustix::fs::fstat(&fd).map_err(|e| e.to_string())?;
-    check_regular(&now)?;
-    if (now.st_dev, now.st_ino) != (stat.st_dev, stat.st_ino) {
-        return Err("replaced while being read; try again".into());
-    }
-    Ok(fd)
 }
