@@ -1,0 +1,7 @@
+//! Git-ops for one host (docs/gitops.md): follow a branch, apply only
+//! commits signed by trusted keys, switch atomically, roll back when the
+//! new state is not healthy.
+
+pub mod mirror;
+pub mod signers;
+pub mod store;
