@@ -437,7 +437,42 @@ fn reread(checkout: &Checkout, tenant: &Tenant) -> String {
         .unwrap_or_default()
 }
 
+/// Everything both generators write for one checkout, as one tree: per
+/// tenant, and what no single tenant owns (image mounts, the VLAN list).
+/// The sync diffs two of these to plan an apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tree {
+    pub tenants: BTreeMap<String, Vec<Entry>>,
+    pub shared: Vec<Entry>,
+}
+
 impl Plan {
+    /// The whole tree `tenant-generator` and `mount-generator` write,
+    /// without writing it.
+    pub fn tree(&self) -> Tree {
+        let mut tree = Tree::default();
+        let Some(facts) = &self.facts else {
+            return tree;
+        };
+        for tenant in &self.tenants {
+            let mut entries = bbhv_render::render_tenant(tenant, facts);
+            entries.extend(bbhv_render::mounts::render_storage(tenant, facts));
+            entries.extend(bbhv_render::mounts::render_overlays(
+                tenant,
+                &self.images,
+                facts,
+            ));
+            tree.tenants.insert(tenant.id.to_string(), entries);
+        }
+        tree.shared = bbhv_render::mounts::render_image_mounts(&self.images, facts);
+        if let Some(uplink) = &self.uplink {
+            let all: Vec<&Tenant> = self.tenants.iter().collect();
+            tree.shared
+                .extend(bbhv_render::render_vlans(uplink, &all, facts));
+        }
+        tree
+    }
+
     /// Renders each good tenant and hands its entries to `sink`. A tenant
     /// that `sink` fails to write is moved to the failed ones in the report;
     /// the others go on. Last, the one drop-in that lists the VLANs of the

@@ -3,5 +3,6 @@
 //! new state is not healthy.
 
 pub mod mirror;
+pub mod plan;
 pub mod signers;
 pub mod store;
