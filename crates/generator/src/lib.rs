@@ -21,7 +21,7 @@ use bbhv_spec::values::ImageName;
 use bbhv_spec::{Diagnostic, Image, Tenant, check_fleet, check_host_subnets, locate};
 
 pub use checkout::{Checkout, CheckoutError, Current};
-pub use lock::{LockError, SharedLock};
+pub use lock::{ExclusiveLock, LockError, SharedLock};
 pub use managed::{HostDirs, ManagedDir, Ownership};
 pub use mounts::{MOUNT_GENERATOR, run_mounts};
 pub use paths::HostPaths;

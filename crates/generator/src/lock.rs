@@ -31,12 +31,34 @@ pub enum LockError {
     Io(PathBuf, std::io::Error),
 }
 
+/// A held exclusive lock (the sync's); released on drop.
+#[derive(Debug)]
+pub struct ExclusiveLock(#[allow(dead_code)] OwnedFd);
+
+impl ExclusiveLock {
+    /// Takes the lock at `path` exclusively, waiting at most `patience`
+    /// (`Ok(None)`: not free in time). The same checks as [`SharedLock`].
+    pub fn acquire(path: &Path, patience: Duration) -> Result<Option<ExclusiveLock>, LockError> {
+        Ok(take(path, patience, FlockOperation::NonBlockingLockExclusive)?.map(ExclusiveLock))
+    }
+}
+
 impl SharedLock {
     /// Takes the shared lock at `path`, waiting at most `patience`.
     /// `Ok(None)` means it was not free in time (the caller goes on without).
     /// The file is created if missing, never truncated, and never reached
     /// through a symlink or a second hard link.
     pub fn acquire(path: &Path, patience: Duration) -> Result<Option<SharedLock>, LockError> {
+        Ok(take(path, patience, FlockOperation::NonBlockingLockShared)?.map(SharedLock))
+    }
+}
+
+fn take(
+    path: &Path,
+    patience: Duration,
+    operation: FlockOperation,
+) -> Result<Option<OwnedFd>, LockError> {
+    {
         let io = |e: std::io::Error| LockError::Io(path.to_owned(), e);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
@@ -66,8 +88,8 @@ impl SharedLock {
         }
         let deadline = Instant::now() + patience;
         loop {
-            match flock(&fd, FlockOperation::NonBlockingLockShared) {
-                Ok(()) => return Ok(Some(SharedLock(fd))),
+            match flock(&fd, operation) {
+                Ok(()) => return Ok(Some(fd)),
                 Err(Errno::WOULDBLOCK) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20));
                 }

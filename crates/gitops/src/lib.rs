@@ -2,7 +2,9 @@
 //! commits signed by trusted keys, switch atomically, roll back when the
 //! new state is not healthy.
 
+pub mod fault;
 pub mod mirror;
 pub mod plan;
 pub mod signers;
 pub mod store;
+pub mod sync;

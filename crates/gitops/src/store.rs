@@ -250,6 +250,7 @@ impl Store {
         {
             self.point(&self.previous(), &old)?;
         }
+        crate::fault::point("between-links");
         self.point(&self.current(), generation)
     }
 

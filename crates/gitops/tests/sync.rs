@@ -1,0 +1,237 @@
+//! The sync state machine end to end: a real upstream with signed commits,
+//! a real mirror and store, systemd faked.
+
+mod common;
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::time::Duration;
+
+use bbhv_generator::{Host, HostPaths};
+use bbhv_gitops::store::{Outcome, Store};
+use bbhv_gitops::sync::{Done, Effects, Options, Sync};
+use bbhv_systemd::{Call, Fake, JobKind, Systemd, UnitState};
+use common::{Sign, Upstream};
+
+struct Test {
+    fake: Fake,
+    lines: RefCell<Vec<String>>,
+}
+
+impl Effects for Test {
+    fn systemd(&self) -> &dyn Systemd {
+        &self.fake
+    }
+    fn reload_networks(&self) -> Result<(), String> {
+        self.lines.borrow_mut().push("networks reloaded".into());
+        Ok(())
+    }
+    fn status(&self, text: &str) {
+        self.lines.borrow_mut().push(text.to_owned());
+    }
+}
+
+fn sync<'a>(root: &Path, upstream: &Upstream, effects: &'a Test, deadline: &str) -> Sync<'a> {
+    let host_file = root.join("host.toml");
+    std::fs::write(
+        &host_file,
+        format!(
+            "[sync]\nremote = \"{}\"\nhealth_deadline = \"{deadline}\"\nkeep_generations = 3\n[trust]\nallowed_signers = \"{}\"\n",
+            upstream.url(),
+            upstream.allowed_signers.display()
+        ),
+    )
+    .unwrap();
+    let paths = HostPaths::from_lookup(|name| match name {
+        "BITBUILDER_STATE_DIR" => Some(root.join("state").into()),
+        "BITBUILDER_RUN_DIR" => Some(root.join("run").into()),
+        _ => None,
+    });
+    std::fs::create_dir_all(root.join("state")).unwrap();
+    Sync {
+        store: Store::new(root.join("state")),
+        paths,
+        host: Host::load(&host_file),
+        effects,
+        job_timeout: Duration::from_secs(5),
+    }
+}
+
+fn loaded(fake: &Fake, units: &[&str]) {
+    for unit in units {
+        fake.set_state(UnitState::new(unit, "loaded", "inactive", "dead"));
+    }
+}
+
+fn started(calls: &[Call]) -> Vec<String> {
+    calls
+        .iter()
+        .flat_map(|c| match c {
+            Call::RunJobs(jobs) => jobs
+                .iter()
+                .map(|j| format!("{:?} {}", j.kind, j.unit))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+#[test]
+fn apply_refuse_downgrade_and_roll_back() {
+    let root = tempfile::tempdir().unwrap();
+    let upstream = Upstream::new(root.path());
+    upstream.tenant("acme", "");
+    let first = upstream.commit("acme", Sign::Trusted);
+    let effects = Test {
+        fake: Fake::new(),
+        lines: RefCell::default(),
+    };
+    loaded(
+        &effects.fake,
+        &["tenant@acme.service", "tenant@beta.service"],
+    );
+    let s = sync(root.path(), &upstream, &effects, "2s");
+
+    // A signed commit is applied: acme starts.
+    let done = s.run(&Options::default()).unwrap();
+    assert!(matches!(done, Done::Applied { .. }), "{done:?}");
+    assert_eq!(s.store.current_generation().unwrap().commit, first);
+    assert_eq!(
+        started(&effects.fake.take_calls()),
+        vec!["Start tenant@acme.service"]
+    );
+    assert!(matches!(
+        s.run(&Options::default()).unwrap(),
+        Done::UpToDate { .. }
+    ));
+
+    // Unsigned, then untrusted: refused, nothing changes, history says why.
+    upstream.tenant("beta", "");
+    let unsigned = upstream.commit("beta unsigned", Sign::No);
+    let done = s.run(&Options::default()).unwrap();
+    assert!(
+        matches!(&done, Done::Refused { reason, .. } if reason.contains("not signed")),
+        "{done:?}"
+    );
+    assert_eq!(done.exit_code(), 1);
+    upstream.write("x", "y");
+    let untrusted = upstream.commit("beta untrusted", Sign::Untrusted);
+    let done = s.run(&Options::default()).unwrap();
+    assert!(
+        matches!(&done, Done::Refused { reason, .. } if reason.contains("is not in")),
+        "{done:?}"
+    );
+    assert_eq!(s.store.current_generation().unwrap().commit, first);
+    let history = s.store.history();
+    let refused: Vec<&str> = history
+        .iter()
+        .filter(|r| r.outcome == Outcome::Refused)
+        .map(|r| r.commit.as_str())
+        .collect();
+    assert_eq!(refused, vec![unsigned.as_str(), untrusted.as_str()]);
+    // Remembered: not tried again (and not recorded again) until the branch moves.
+    assert!(matches!(
+        s.run(&Options::default()).unwrap(),
+        Done::Refused { .. }
+    ));
+    assert_eq!(s.store.history().len(), history.len());
+
+    // A signed commit on top applies beta, and acme is not touched.
+    let second = upstream.commit("beta signed", Sign::Trusted);
+    let done = s.run(&Options::default()).unwrap();
+    assert!(matches!(done, Done::Applied { .. }), "{done:?}");
+    assert_eq!(
+        started(&effects.fake.take_calls()),
+        vec!["Start tenant@beta.service"]
+    );
+
+    // A force-push back to the first commit is refused...
+    upstream.reset(&first);
+    let done = s.run(&Options::default()).unwrap();
+    assert!(
+        matches!(&done, Done::Refused { reason, .. } if reason.contains("does not descend")),
+        "{done:?}"
+    );
+    assert_eq!(s.store.current_generation().unwrap().commit, second);
+    // ...unless allowed: beta stops.
+    let done = s
+        .run(&Options {
+            allow_rollback: true,
+        })
+        .unwrap();
+    assert!(
+        matches!(done, Done::Refused { .. }),
+        "remembered as refused: {done:?}"
+    );
+    upstream.write("z", "moved on");
+    let third = upstream.commit("back to acme only", Sign::Trusted);
+    upstream.reset(&first);
+    upstream.write("z", "moved on");
+    let fourth = upstream.commit("acme only, rewritten", Sign::Trusted);
+    assert_ne!(third, fourth);
+    let done = s
+        .run(&Options {
+            allow_rollback: true,
+        })
+        .unwrap();
+    assert!(matches!(done, Done::Applied { .. }), "{done:?}");
+    assert!(started(&effects.fake.take_calls()).contains(&"Stop tenant@beta.service".to_owned()));
+
+    // A tenant that fails to start is rolled back within the deadline.
+    upstream.tenant("gamma", "");
+    loaded(&effects.fake, &["tenant@gamma.service"]);
+    effects.fake.set_outcome("tenant@gamma.service", "failed");
+    let bad = upstream.commit("gamma fails", Sign::Trusted);
+    let before = s.store.current_generation().unwrap();
+    let done = s.run(&Options::default()).unwrap();
+    assert!(
+        matches!(&done, Done::RolledBack { reason, .. } if reason.contains("tenant@gamma.service (failed/failed)")),
+        "{done:?}"
+    );
+    assert_eq!(s.store.current_generation().unwrap(), before);
+    let jobs = started(&effects.fake.take_calls());
+    assert_eq!(
+        jobs,
+        vec!["Start tenant@gamma.service", "Stop tenant@gamma.service"]
+    );
+    let last = s.store.history().pop().unwrap();
+    assert_eq!(
+        (last.commit.as_str(), last.outcome),
+        (bad.as_str(), Outcome::RolledBack)
+    );
+    assert!(!s.store.dir.join("unsettled").exists());
+    // Not retried until the branch moves.
+    assert!(matches!(
+        s.run(&Options::default()).unwrap(),
+        Done::Refused { .. }
+    ));
+    assert!(effects.fake.take_calls().is_empty());
+
+    // Generations are pruned to keep_generations (current and previous kept).
+    assert!(s.store.list().unwrap().len() <= 3, "{:?}", s.store.list());
+    let _ = JobKind::Start;
+}
+
+#[test]
+fn an_invalid_tree_is_never_applied() {
+    let root = tempfile::tempdir().unwrap();
+    let upstream = Upstream::new(root.path());
+    upstream.tenant("acme", r#", "resources": { "memoryMax": "lots" }"#);
+    upstream.commit("bad acme", Sign::Trusted);
+    let effects = Test {
+        fake: Fake::new(),
+        lines: RefCell::default(),
+    };
+    let s = sync(root.path(), &upstream, &effects, "2s");
+    let done = s.run(&Options::default()).unwrap();
+    assert!(
+        matches!(&done, Done::Refused { reason, .. } if reason.contains("memoryMax")),
+        "{done:?}"
+    );
+    assert!(s.store.current_generation().is_none());
+    assert!(
+        s.store.list().unwrap().is_empty(),
+        "the refused checkout is removed"
+    );
+    assert!(effects.fake.calls().is_empty());
+}
