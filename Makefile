@@ -15,7 +15,7 @@ RELEASE       := $(TARGET_DIR)/release
 UNITS := tenants.slice tenants.target tenant@.service tenant-infra@.service \
          tenant-network@.service tenant-vm@.service bitbuilder-image@.service bitbuilder-storage@.service \
          bitbuilder-generator-rerun.service bitbuilder-generator-report.service \
-         bitbuilder-firewall.service
+         bitbuilder-firewall.service bitbuilder-sync.service bitbuilder-sync.timer
 NETWORKDCONFDIR ?= $(PREFIX)/lib/systemd/networkd.conf.d
 
 .PHONY: all build install test bless schema

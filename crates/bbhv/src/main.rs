@@ -1,12 +1,16 @@
 //! `bbhv`: the BitBuilder Hypervisor command line. One module per verb.
 
+mod history;
 mod host;
 mod image;
 mod net;
+mod plan;
 mod reload;
 mod render;
 mod report;
+mod rollback;
 mod schema;
+mod sync;
 mod tenant;
 mod validate;
 mod vm;
@@ -53,6 +57,16 @@ enum Command {
     /// Make the running host match the applied checkout: daemon-reload, stop
     /// tenants no longer declared, start new ones, reload networkd, prune links.
     Reload(reload::Args),
+    /// Follow the branch host.toml names: fetch, check the signature, apply,
+    /// roll back when unhealthy. Exit 0 applied or up to date, 1 refused or
+    /// rolled back, 2 could not run.
+    Sync(sync::Args),
+    /// What a sync would change, per tenant and unit, with diffs.
+    Plan(plan::Args),
+    /// Go back to an earlier generation, offline.
+    Rollback(rollback::Args),
+    /// The syncs of this host: commit, signer, time, outcome and why.
+    History(history::Args),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +81,10 @@ fn main() -> ExitCode {
         Command::Reload(args) => reload::run(args),
         Command::Image(command) => image::run(command),
         Command::Vm(command) => vm::run(command),
+        Command::Sync(args) => sync::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Rollback(args) => rollback::run(args),
+        Command::History(args) => history::run(args),
     };
     match result {
         Ok(code) => code,

@@ -26,6 +26,9 @@ pub const NSPAWN_DIR: &str = "/run/systemd/nspawn";
 /// The host layout, built once from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPaths {
+    /// `$BITBUILDER_STATE_DIR`, else `/var/lib/bitbuilder`: the mirror,
+    /// generations, links and the sync's history.
+    pub state_dir: PathBuf,
     /// The applied checkout (`$BITBUILDER_CURRENT`, else `<state>/current`).
     pub current: PathBuf,
     /// The rollback target (`<state>/previous`).
@@ -87,6 +90,7 @@ impl HostPaths {
         HostPaths {
             current: var("BITBUILDER_CURRENT").unwrap_or_else(|| state.join("current")),
             previous: state.join("previous"),
+            state_dir: state.clone(),
             generations: state.join("generations"),
             report: run_dir.join(REPORT_FILE),
             lock: run_dir.join(LOCK_FILE),

@@ -166,6 +166,20 @@ pub fn run(paths: &HostPaths, normal_dir: &Path, log: &Log) -> Report {
         }
     };
 
+    // The sync timer's period, whatever the state of `current` (the first
+    // sync is what makes it).
+    let host = Host::load(&paths.host_config);
+    if host.config.sync.remote.is_some() {
+        let written = OutputDir::open(normal_dir).and_then(|mut out| {
+            out.write(&[bbhv_render::render_sync_interval(host.config.sync.interval)])
+        });
+        if let Err(e) = written {
+            log.emit(
+                Priority::Warning,
+                &format!("cannot write the sync timer's interval: {e}"),
+            );
+        }
+    }
     for line in report.lines() {
         log.line(&line);
     }

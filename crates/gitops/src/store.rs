@@ -212,7 +212,8 @@ impl Store {
         let dir = self.generations();
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for entry in entries.flatten() {
-                if entry.file_name().to_string_lossy().starts_with(".new-") {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with(".new-") || name.starts_with(".plan-") {
                     remove_tree(&entry.path())?;
                 }
             }

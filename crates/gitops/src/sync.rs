@@ -686,6 +686,111 @@ impl Sync<'_> {
     }
 }
 
+/// What `bbhv plan` shows: the change from `current` to a commit (or a
+/// directory), and whether a sync would refuse it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanView {
+    pub from: Option<String>,
+    pub to: String,
+    /// Why a sync would refuse it (signature, history, validity).
+    pub refused: Option<String>,
+    pub signer: Option<Signer>,
+    pub plan: Plan,
+    pub jobs: Actions,
+}
+
+impl Sync<'_> {
+    /// The plan from `current` to `rev` (a commit or branch in the mirror;
+    /// by default the branch, fetched first), or to the checkout at `dir`.
+    /// The caller holds [`Sync::lock`] when it fetches.
+    pub fn plan(&self, rev: Option<&str>, dir: Option<&Path>) -> Result<PlanView, SyncError> {
+        let current = self.store.current_generation();
+        let old_tree = self.tree_of(current.as_ref())?;
+        let current_dir = current.as_ref().map(|g| self.store.generation_dir(g));
+        let mut refused = None;
+        let mut signer = None;
+        let mut scratch = None;
+        let (dir, to) = match dir {
+            Some(dir) => (dir.to_owned(), dir.display().to_string()),
+            None => {
+                let mut mirror = Mirror::open(&self.store.mirror())
+                    .map_err(|e| failed("mirror")(e.to_string()))?;
+                let id = match rev {
+                    Some(rev) => mirror
+                        .resolve(rev)
+                        .map_err(|e| failed("resolve")(e.to_string()))?,
+                    None => {
+                        let sync = &self.host.config.sync;
+                        let remote = sync.remote.as_ref().ok_or_else(|| {
+                            failed("host.toml")(format!(
+                                "{}: sync.remote is not set",
+                                self.host.file
+                            ))
+                        })?;
+                        mirror
+                            .fetch(remote.as_str(), &sync.branch)
+                            .map_err(|e| failed("fetch")(e.to_string()))?
+                    }
+                };
+                let commit = mirror
+                    .commit(id)
+                    .map_err(|e| failed("read the commit")(e.to_string()))?;
+                match AllowedSigners::load(&self.host.config.trust.allowed_signers)
+                    .map_err(|e| e.to_string())
+                    .and_then(|s| {
+                        s.verify(&commit.signature, &commit.payload, commit.time)
+                            .map_err(|e| e.to_string())
+                    }) {
+                    Ok(s) => signer = Some(s),
+                    Err(reason) => refused = Some(reason),
+                }
+                if let Some(current) = &current
+                    && let Ok(applied) = gix::ObjectId::from_hex(current.commit.as_bytes())
+                    && !mirror.descends(id, applied).unwrap_or(false)
+                {
+                    refused.get_or_insert(format!(
+                        "does not descend from the applied commit {}; allowed with --allow-rollback",
+                        current.commit
+                    ));
+                }
+                std::fs::create_dir_all(self.store.generations())
+                    .map_err(|e| failed("generations")(e.to_string()))?;
+                let dir = self
+                    .store
+                    .generations()
+                    .join(format!(".plan-{}", std::process::id()));
+                let _ = crate::store::remove_tree(&dir);
+                scratch = Some(dir.clone());
+                mirror
+                    .checkout(id, &dir)
+                    .map_err(|e| failed("checkout")(e.to_string()))?;
+                (dir, id.to_string())
+            }
+        };
+        let new_tree = match plan::render(&dir, current_dir.as_deref(), &self.host, true) {
+            Ok(tree) => tree,
+            Err(invalid) => {
+                refused.get_or_insert(invalid.to_string());
+                plan::render(&dir, current_dir.as_deref(), &self.host, false)
+                    .map_err(|e| failed("render")(e.to_string()))?
+            }
+        };
+        if let Some(scratch) = &scratch {
+            let _ = crate::store::remove_tree(scratch);
+        }
+        let plan = plan::diff(&old_tree, &new_tree);
+        let jobs = plan::actions(&plan, &old_tree, &new_tree);
+        Ok(PlanView {
+            from: current.map(|g| g.name()),
+            to,
+            refused,
+            signer,
+            plan,
+            jobs,
+        })
+    }
+}
+
 /// `unit (active/sub), …`, at most ten.
 fn describe(units: &[UnitState]) -> String {
     let mut text: Vec<String> = units

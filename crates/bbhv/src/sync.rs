@@ -1,0 +1,172 @@
+//! `bbhv sync`: fetch the branch host.toml names, apply its commit if a
+//! trusted key signed it, roll back if the result is not healthy
+//! (docs/gitops.md). Run by `bitbuilder-sync.service` (`Type=notify`:
+//! progress in `STATUS=`, ready when done) from `bitbuilder-sync.timer`.
+//!
+//! Exit status: 0 applied or up to date, 1 refused or rolled back, 2 the
+//! sync could not run. The reason is printed, and the journal keeps it.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bbhv_generator::{Host, HostPaths};
+use bbhv_gitops::store::Store;
+use bbhv_gitops::sync::{Done, Effects, Options, Sync, SyncError};
+use bbhv_systemd::{Dbus, Systemd};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Apply a commit that does not descend from the applied one (a
+    /// force-push to older or other history).
+    #[arg(long)]
+    allow_rollback: bool,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The running host, as the sync sees it.
+pub struct HostEffects {
+    systemd: Option<Dbus>,
+}
+
+impl HostEffects {
+    pub fn connect() -> Result<HostEffects, SyncError> {
+        let systemd = Dbus::system().map_err(|e| SyncError {
+            step: "connect to systemd",
+            reason: e.to_string(),
+        })?;
+        Ok(HostEffects {
+            systemd: Some(systemd),
+        })
+    }
+
+    /// For what needs no systemd (`bbhv plan`): every call to it fails.
+    pub fn offline() -> HostEffects {
+        HostEffects { systemd: None }
+    }
+}
+
+impl Effects for HostEffects {
+    fn systemd(&self) -> &dyn Systemd {
+        match &self.systemd {
+            Some(systemd) => systemd,
+            None => &Offline,
+        }
+    }
+
+    fn reload_networks(&self) -> Result<(), String> {
+        let active = self
+            .systemd()
+            .states(&["systemd-networkd.service".to_owned()])
+            .map_err(|e| e.to_string())?;
+        if active.first().is_none_or(|s| s.active != "active") {
+            self.status("systemd-networkd is not running: tenant links are left as they are");
+            return Ok(());
+        }
+        bbhv_net::sys::run("/usr/bin/networkctl", &["reload"], None)
+            .map_err(|e| format!("{e:#}"))?;
+        crate::net::run(crate::net::Command::Prune)
+            .map(|_| ())
+            .map_err(|e| format!("{e:#}"))
+    }
+
+    fn status(&self, text: &str) {
+        let text = bbhv_generator::escape(text);
+        eprintln!("{text}");
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(&text)]);
+    }
+}
+
+/// The sync's context from the environment and host.toml.
+pub fn context(effects: &HostEffects) -> Sync<'_> {
+    let paths = HostPaths::from_env();
+    let host = Host::load(&paths.host_config);
+    Sync {
+        store: Store::new(&paths.state_dir),
+        host,
+        paths,
+        effects,
+        job_timeout: Duration::from_secs(300),
+    }
+}
+
+/// Prints the outcome and maps it to the exit status (2: could not run).
+pub fn finish(result: Result<Done, SyncError>, json: bool) -> ExitCode {
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    match result {
+        Ok(done) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&done).unwrap_or_default()
+                );
+            } else {
+                println!("{}", bbhv_generator::escape(&done.to_string()));
+            }
+            ExitCode::from(done.exit_code())
+        }
+        Err(e) => {
+            if json {
+                let error =
+                    serde_json::json!({ "result": "error", "step": e.step, "reason": e.reason });
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&error).unwrap_or_default()
+                );
+            }
+            eprintln!(
+                "bbhv sync: could not run: {}",
+                bbhv_generator::escape(&e.to_string())
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let effects = match HostEffects::connect() {
+        Ok(effects) => effects,
+        Err(e) => return Ok(finish(Err(e), args.json)),
+    };
+    let sync = context(&effects);
+    let result = sync.lock().and_then(|_lock| {
+        sync.run(&Options {
+            allow_rollback: args.allow_rollback,
+        })
+    });
+    Ok(finish(result, args.json))
+}
+
+/// systemd when the bus cannot be reached.
+struct Offline;
+
+impl Systemd for Offline {
+    fn reload(&self) -> Result<(), bbhv_systemd::Error> {
+        Err(offline("Reload"))
+    }
+    fn run_jobs(
+        &self,
+        _: &[bbhv_systemd::Job],
+        _: Duration,
+    ) -> Result<Vec<bbhv_systemd::JobOutcome>, bbhv_systemd::Error> {
+        Err(offline("StartUnit"))
+    }
+    fn states(&self, _: &[String]) -> Result<Vec<bbhv_systemd::UnitState>, bbhv_systemd::Error> {
+        Err(offline("ListUnitsByNames"))
+    }
+    fn main_pid(&self, _: &str) -> Result<u32, bbhv_systemd::Error> {
+        Err(offline("GetUnit"))
+    }
+    fn list(&self, _: &[String]) -> Result<Vec<bbhv_systemd::UnitState>, bbhv_systemd::Error> {
+        Err(offline("ListUnitsByPatterns"))
+    }
+}
+
+fn offline(method: &'static str) -> bbhv_systemd::Error {
+    bbhv_systemd::Error::Reply {
+        method,
+        unit: String::new(),
+        detail: "not connected to systemd".into(),
+    }
+}
