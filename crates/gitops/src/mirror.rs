@@ -94,18 +94,47 @@ impl Mirror {
             .map_err(|e| self.error(&action, e))?
             .with_refspecs([spec.as_str()], Direction::Fetch)
             .map_err(|e| self.error(&action, e))?;
-        let interrupt = AtomicBool::new(false);
-        remote
-            .connect(Direction::Fetch)
-            .map_err(|e| self.error(&action, e))?
-            .prepare_fetch(gix::progress::Discard, Default::default())
-            .map_err(|e| self.error(&action, e))?
-            .receive(gix::progress::Discard, &interrupt)
-            .map_err(|e| self.error(&action, e))?;
+        if url.starts_with("https://") {
+            self.fetch_with_git(url, &spec).map_err(|e| self.error(&action, e))?;
+        } else {
+            self.fetch_with_gix(remote, &action)?;
+        }
         // gix keeps its own handle's view of refs: reopen to read the new one.
         self.repo = gix::open(&self.path).map_err(|e| self.error("open", e))?;
         self.branch_commit(branch)?
             .ok_or_else(|| self.error(&action, format!("the remote has no branch {branch:?}")))
+    }
+
+    fn fetch_with_gix(&self, remote: gix::Remote<'_>, action: &str) -> Result<(), MirrorError> {
+        let interrupt = AtomicBool::new(false);
+        remote
+            .connect(Direction::Fetch)
+            .map_err(|e| self.error(action, e))?
+            .prepare_fetch(gix::progress::Discard, Default::default())
+            .map_err(|e| self.error(action, e))?
+            .receive(gix::progress::Discard, &interrupt)
+            .map_err(|e| self.error(action, e))?;
+        Ok(())
+    }
+
+    /// https with the git binary (git-remote-https): gitoxide's http
+    /// transports would bring an HTTP client stack into the build
+    /// (docs/gitops.md). The URL and refspec are arguments, never parsed
+    /// as options (`--` and a URL that starts with `https://`).
+    fn fetch_with_git(&self, url: &str, spec: &str) -> Result<(), String> {
+        let out = std::process::Command::new("git")
+            .arg(format!("--git-dir={}", self.path.display()))
+            .args(["-c", "protocol.allow=never", "-c", "protocol.https.allow=always"])
+            .args(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--"])
+            .args([url, spec])
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .map_err(|e| format!("cannot run git: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+        }
     }
 
     /// The last fetched commit of `branch`, if any.

@@ -223,7 +223,13 @@ impl Sync<'_> {
         if current.as_ref().is_some_and(|g| g.commit == head_hex) {
             return Ok(Done::UpToDate { commit: head_hex });
         }
-        if let Some(bad) = self.store.remembered_bad(&head_hex) {
+        // --allow-rollback asks again about a refused commit (the refusal
+        // that flag answers); a rolled-back one stays remembered.
+        if let Some(bad) = self
+            .store
+            .remembered_bad(&head_hex)
+            .filter(|bad| !(options.allow_rollback && bad.outcome == Outcome::Refused))
+        {
             return Ok(Done::Refused {
                 commit: head_hex,
                 reason: format!(
