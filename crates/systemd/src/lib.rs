@@ -103,12 +103,8 @@ impl UnitState {
 /// A failed call. Every variant names the D-Bus method and the unit (or units) it was about.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot connect to systemd (system bus, then {private}): {bus}; {private_error}")]
-    Connect {
-        private: &'static str,
-        bus: zbus::Error,
-        private_error: zbus::Error,
-    },
+    #[error("cannot connect to the system bus: {0}")]
+    Connect(#[source] zbus::Error),
     #[error("{method} {unit}: {source}")]
     Call {
         method: &'static str,
@@ -129,7 +125,7 @@ impl Error {
     /// The D-Bus method the error came from ("connect" for [`Error::Connect`]).
     pub fn method(&self) -> &'static str {
         match self {
-            Error::Connect { .. } => "connect",
+            Error::Connect(_) => "connect",
             Error::Call { method, .. } | Error::Reply { method, .. } => method,
         }
     }
@@ -159,8 +155,8 @@ pub trait Systemd {
     /// ListUnitsByNames: one call for many units, in the order asked (a unit never loaded
     /// comes back as load "not-found", active "inactive").
     fn states(&self, units: &[String]) -> Result<Vec<UnitState>, Error>;
-    /// ExecMainPID of a service (0 when none), for tests that prove a unit was not restarted.
-    /// A unit that is not loaded is an Err (GetUnit: NoSuchUnit).
+    /// ExecMainPID of a service (0 when none, and when the unit is not loaded: a stopped
+    /// unit is unloaded at once), for tests that prove a unit was not restarted.
     fn main_pid(&self, unit: &str) -> Result<u32, Error>;
     /// ListUnitsByPatterns(states=[], patterns): the loaded units matching glob patterns
     /// (e.g. "tenant@*.service"), sorted by name. An empty `patterns` lists every loaded unit.
