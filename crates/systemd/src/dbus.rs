@@ -89,7 +89,7 @@ fn call(method: &'static str, unit: impl Into<String>) -> impl FnOnce(zbus::Erro
     move |source| Error::Call {
         method,
         unit: unit.into(),
-        source,
+        source: Box::new(source),
     }
 }
 
@@ -104,7 +104,7 @@ impl Dbus {
         // hang the caller. Generous, as a daemon-reload of a big machine takes a while.
         let conn = zbus::blocking::connection::Builder::system()
             .and_then(|b| b.method_timeout(METHOD_TIMEOUT).build())
-            .map_err(Error::Connect)?;
+            .map_err(|e| Error::Connect(Box::new(e)))?;
         Dbus::from_connection(conn)
     }
 
@@ -339,5 +339,25 @@ impl Systemd for Dbus {
         let mut out: Vec<UnitState> = rows.into_iter().map(unit_state).collect();
         out.sort_by(|a, b| a.unit.cmp(&b.unit));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_jobs_become_outcomes() {
+        assert_eq!(
+            enqueue_failure(
+                "org.freedesktop.systemd1.NoSuchUnit",
+                Some("Unit x not found.")
+            ),
+            "not-loaded"
+        );
+        assert_eq!(
+            enqueue_failure("org.freedesktop.DBus.Error.AccessDenied", Some("no")),
+            "error: org.freedesktop.DBus.Error.AccessDenied: no"
+        );
     }
 }

@@ -113,7 +113,7 @@ impl Inner {
             Some(msg) => Err(Error::Call {
                 method,
                 unit: unit.to_owned(),
-                source: zbus::Error::Failure(msg),
+                source: Box::new(zbus::Error::Failure(msg)),
             }),
             None => Ok(()),
         }

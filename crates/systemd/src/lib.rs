@@ -104,14 +104,14 @@ impl UnitState {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot connect to the system bus: {0}")]
-    Connect(#[source] zbus::Error),
+    Connect(#[source] Box<zbus::Error>),
     #[error("{method} {unit}: {source}")]
     Call {
         method: &'static str,
         /// The unit, or a comma-separated list of units; empty for manager-wide calls.
         unit: String,
         #[source]
-        source: zbus::Error,
+        source: Box<zbus::Error>,
     },
     #[error("{method} {unit}: unexpected reply: {detail}")]
     Reply {
@@ -133,10 +133,10 @@ impl Error {
     /// The D-Bus error name of a method error reply, e.g. "org.freedesktop.systemd1.NoSuchUnit".
     pub fn dbus_name(&self) -> Option<&str> {
         match self {
-            Error::Call {
-                source: zbus::Error::MethodError(name, _, _),
-                ..
-            } => Some(name.as_str()),
+            Error::Call { source, .. } => match &**source {
+                zbus::Error::MethodError(name, _, _) => Some(name.as_str()),
+                _ => None,
+            },
             _ => None,
         }
     }

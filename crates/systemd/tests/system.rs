@@ -2,8 +2,11 @@
 //!
 //!     BBHV_SYSTEMD_IT=1 cargo test -p bbhv-systemd --test system -- --ignored --nocapture
 //!
-//! or copy the test binary into a lab machine (see crates/systemd/README.md). Without
-//! BBHV_SYSTEMD_IT=1 an explicit `--ignored` run fails rather than passing without checking.
+//! or in a lab container (systemd 257): `LAB_KEEP=1 lab/run daemon-reload` prints the PID of
+//! the kept machine; `cargo test -p bbhv-systemd --test system --no-run` prints the binary;
+//! `nsenter -t PID -m -u -i -n -p -C -- sh -c 'cat > /root/it; chmod +x /root/it' < BINARY`,
+//! then `nsenter … -- env BBHV_SYSTEMD_IT=1 /root/it --ignored --nocapture`; `lab/run --cleanup`.
+//! Without BBHV_SYSTEMD_IT=1 an explicit `--ignored` run fails rather than passing unchecked.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
