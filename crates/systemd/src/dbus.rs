@@ -10,8 +10,8 @@ use zbus::zvariant::OwnedObjectPath;
 
 use crate::{Error, Job, JobKind, JobOutcome, PENDING, Systemd, UnitState, VANISHED};
 
-/// systemd's private socket: PID 1 listens on it even when the system bus is not running.
-const PRIVATE: &str = "/run/systemd/private";
+/// The longest any one method call may take.
+pub const METHOD_TIMEOUT: Duration = Duration::from_secs(300);
 /// How often run_jobs cross-checks its pending jobs against ListJobs.
 const RECHECK: Duration = Duration::from_secs(2);
 
@@ -89,42 +89,32 @@ fn call(method: &'static str, unit: impl Into<String>) -> impl FnOnce(zbus::Erro
     move |source| Error::Call {
         method,
         unit: unit.into(),
-        source,
+        source: Box::new(source),
     }
 }
 
 impl Dbus {
-    /// Connects to the system bus, or, when the bus is not up (early boot, a broken dbus),
-    /// to PID 1's private socket (root only), and subscribes to the manager's signals.
+    /// Connects to the system bus and subscribes to the manager's signals.
+    ///
+    /// Not PID 1's private socket (/run/systemd/private): systemd sends its messages there
+    /// with the sender "org.freedesktop.systemd1", which zbus 5.19 rejects with a panic in
+    /// its reader thread (zbus#965), leaving every call hanging. Tried on systemd 257.
     pub fn system() -> Result<Dbus, Error> {
-        let conn = match zbus::blocking::Connection::system() {
-            Ok(c) => c,
-            Err(bus) => zbus::blocking::connection::Builder::address(
-                format!("unix:path={PRIVATE}").as_str(),
-            )
-            .and_then(|b| b.p2p().build())
-            .map_err(|private_error| Error::Connect {
-                private: PRIVATE,
-                bus,
-                private_error,
-            })?,
-        };
+        // A bound on every call: a reply that never comes (a dead reader thread) must not
+        // hang the caller. Generous, as a daemon-reload of a big machine takes a while.
+        let conn = zbus::blocking::connection::Builder::system()
+            .and_then(|b| b.method_timeout(METHOD_TIMEOUT).build())
+            .map_err(|e| Error::Connect(Box::new(e)))?;
         Dbus::from_connection(conn)
     }
 
-    /// Uses a connection made elsewhere (a bus, or a peer-to-peer connection to the private
-    /// socket), and subscribes to the manager's signals (JobRemoved).
+    /// Uses a bus connection made elsewhere, and subscribes to the manager's signals (JobRemoved).
     pub fn from_connection(conn: zbus::blocking::Connection) -> Result<Dbus, Error> {
         let d = Dbus { conn };
         // Without a subscriber the manager emits no job signals. One subscription per
         // connection: a second Subscribe would fail with AlreadySubscribed.
         d.manager()?.subscribe().map_err(call("Subscribe", ""))?;
         Ok(d)
-    }
-
-    /// True when connected peer-to-peer to the private socket rather than through the bus.
-    pub fn is_private(&self) -> bool {
-        !self.conn.inner().is_bus()
     }
 
     fn manager(&self) -> Result<ManagerProxyBlocking<'_>, Error> {
@@ -321,10 +311,16 @@ impl Systemd for Dbus {
     }
 
     fn main_pid(&self, unit: &str) -> Result<u32, Error> {
-        let path = self
-            .manager()?
-            .get_unit(unit)
-            .map_err(call("GetUnit", unit))?;
+        let path = match self.manager()?.get_unit(unit) {
+            Ok(p) => p,
+            // Not loaded: a stopped unit is garbage-collected at once, so no process.
+            Err(zbus::Error::MethodError(name, _, _))
+                if name.as_str() == "org.freedesktop.systemd1.NoSuchUnit" =>
+            {
+                return Ok(0);
+            }
+            Err(e) => return Err(call("GetUnit", unit)(e)),
+        };
         let service = ServiceProxyBlocking::builder(&self.conn)
             .path(path)
             .and_then(|b| b.cache_properties(zbus::proxy::CacheProperties::No).build())
@@ -343,5 +339,25 @@ impl Systemd for Dbus {
         let mut out: Vec<UnitState> = rows.into_iter().map(unit_state).collect();
         out.sort_by(|a, b| a.unit.cmp(&b.unit));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_jobs_become_outcomes() {
+        assert_eq!(
+            enqueue_failure(
+                "org.freedesktop.systemd1.NoSuchUnit",
+                Some("Unit x not found.")
+            ),
+            "not-loaded"
+        );
+        assert_eq!(
+            enqueue_failure("org.freedesktop.DBus.Error.AccessDenied", Some("no")),
+            "error: org.freedesktop.DBus.Error.AccessDenied: no"
+        );
     }
 }

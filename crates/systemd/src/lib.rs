@@ -103,19 +103,15 @@ impl UnitState {
 /// A failed call. Every variant names the D-Bus method and the unit (or units) it was about.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot connect to systemd (system bus, then {private}): {bus}; {private_error}")]
-    Connect {
-        private: &'static str,
-        bus: zbus::Error,
-        private_error: zbus::Error,
-    },
+    #[error("cannot connect to the system bus: {0}")]
+    Connect(#[source] Box<zbus::Error>),
     #[error("{method} {unit}: {source}")]
     Call {
         method: &'static str,
         /// The unit, or a comma-separated list of units; empty for manager-wide calls.
         unit: String,
         #[source]
-        source: zbus::Error,
+        source: Box<zbus::Error>,
     },
     #[error("{method} {unit}: unexpected reply: {detail}")]
     Reply {
@@ -129,7 +125,7 @@ impl Error {
     /// The D-Bus method the error came from ("connect" for [`Error::Connect`]).
     pub fn method(&self) -> &'static str {
         match self {
-            Error::Connect { .. } => "connect",
+            Error::Connect(_) => "connect",
             Error::Call { method, .. } | Error::Reply { method, .. } => method,
         }
     }
@@ -137,10 +133,10 @@ impl Error {
     /// The D-Bus error name of a method error reply, e.g. "org.freedesktop.systemd1.NoSuchUnit".
     pub fn dbus_name(&self) -> Option<&str> {
         match self {
-            Error::Call {
-                source: zbus::Error::MethodError(name, _, _),
-                ..
-            } => Some(name.as_str()),
+            Error::Call { source, .. } => match &**source {
+                zbus::Error::MethodError(name, _, _) => Some(name.as_str()),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -159,8 +155,8 @@ pub trait Systemd {
     /// ListUnitsByNames: one call for many units, in the order asked (a unit never loaded
     /// comes back as load "not-found", active "inactive").
     fn states(&self, units: &[String]) -> Result<Vec<UnitState>, Error>;
-    /// ExecMainPID of a service (0 when none), for tests that prove a unit was not restarted.
-    /// A unit that is not loaded is an Err (GetUnit: NoSuchUnit).
+    /// ExecMainPID of a service (0 when none, and when the unit is not loaded: a stopped
+    /// unit is unloaded at once), for tests that prove a unit was not restarted.
     fn main_pid(&self, unit: &str) -> Result<u32, Error>;
     /// ListUnitsByPatterns(states=[], patterns): the loaded units matching glob patterns
     /// (e.g. "tenant@*.service"), sorted by name. An empty `patterns` lists every loaded unit.
