@@ -54,6 +54,10 @@ impl Mirror {
             reason,
         };
         if !path.join("HEAD").exists() {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| error("create its directory", e.to_string()))?;
+            }
             // A half-made mirror (killed during init) is made again.
             if path.exists() {
                 std::fs::remove_dir_all(path)
@@ -95,7 +99,8 @@ impl Mirror {
             .with_refspecs([spec.as_str()], Direction::Fetch)
             .map_err(|e| self.error(&action, e))?;
         if url.starts_with("https://") {
-            self.fetch_with_git(url, &spec).map_err(|e| self.error(&action, e))?;
+            self.fetch_with_git(url, &spec)
+                .map_err(|e| self.error(&action, e))?;
         } else {
             self.fetch_with_gix(remote, &action)?;
         }
@@ -124,8 +129,19 @@ impl Mirror {
     fn fetch_with_git(&self, url: &str, spec: &str) -> Result<(), String> {
         let out = std::process::Command::new("git")
             .arg(format!("--git-dir={}", self.path.display()))
-            .args(["-c", "protocol.allow=never", "-c", "protocol.https.allow=always"])
-            .args(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--"])
+            .args([
+                "-c",
+                "protocol.allow=never",
+                "-c",
+                "protocol.https.allow=always",
+            ])
+            .args([
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--",
+            ])
             .args([url, spec])
             .env("GIT_TERMINAL_PROMPT", "0")
             .output()

@@ -12,7 +12,8 @@ fn fetch_verify_walk_and_checkout() {
     upstream.tenant("acme", "");
     let second = upstream.commit("acme", Sign::Trusted);
 
-    let mut mirror = Mirror::open(&root.path().join("mirror.git")).unwrap();
+    // The state directory need not exist yet.
+    let mut mirror = Mirror::open(&root.path().join("state/mirror.git")).unwrap();
     let head = mirror.fetch(&upstream.url(), "main").unwrap();
     assert_eq!(head.to_string(), second);
     let signers = AllowedSigners::load(&upstream.allowed_signers).unwrap();
@@ -72,10 +73,10 @@ fn fetch_verify_walk_and_checkout() {
 
     // Stale lock files of a killed fetch do not block the next one.
     std::fs::write(
-        root.path().join("mirror.git/refs/remotes/origin/main.lock"),
+        root.path().join("state/mirror.git/refs/remotes/origin/main.lock"),
         "",
     )
     .unwrap();
-    let mut mirror = Mirror::open(&root.path().join("mirror.git")).unwrap();
+    let mut mirror = Mirror::open(&root.path().join("state/mirror.git")).unwrap();
     mirror.fetch(&upstream.url(), "main").unwrap();
 }
