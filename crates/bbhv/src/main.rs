@@ -1,5 +1,6 @@
 //! `bbhv`: the BitBuilder Hypervisor command line. One module per verb.
 
+mod boot;
 mod host;
 mod image;
 mod net;
@@ -53,6 +54,10 @@ enum Command {
     /// Make the running host match the applied checkout: daemon-reload, stop
     /// tenants no longer declared, start new ones, reload networkd, prune links.
     Reload(reload::Args),
+    /// The host's own boot: signed UKIs in A/B slots on the ESP, booted by
+    /// systemd-boot with boot counting (docs/boot.md).
+    #[command(subcommand)]
+    Boot(boot::Command),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
         Command::Reload(args) => reload::run(args),
         Command::Image(command) => image::run(command),
         Command::Vm(command) => vm::run(command),
+        Command::Boot(command) => boot::run(command),
     };
     match result {
         Ok(code) => code,

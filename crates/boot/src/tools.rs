@@ -237,7 +237,7 @@ pub fn inspect(file: &Path) -> Result<Inspection, ToolError> {
     let json = run(
         "ukify",
         "systemd-ukify",
-        &["inspect".into(), "--json=short".into(), file.into()],
+        &["inspect".into(), file.into(), "--json=short".into()],
     )?;
     let sections: BTreeMap<String, Section> = serde_json::from_str(&json)
         .map_err(|e| ToolError::Bad(format!("ukify inspect printed unexpected JSON: {e}")))?;
