@@ -22,15 +22,16 @@ uefi_build() {
     -- /lab-build/build.sh </dev/null >>"$log" 2>&1
 }
 
-# uefi_boot IMG BUILD OUT ACCEL: one qemu run through every reboot until the guest powers off.
+# uefi_boot IMG BUILD OUT ACCEL PIDFILE: one qemu run through every reboot until the guest
+# powers off. PIDFILE is DIR/qemu.pid of the tier's directory, where clean-up (vm_stop) looks.
 uefi_boot() {
-  local img=$1 build=$2 out=$3 accel=$4
+  local img=$1 build=$2 out=$3 accel=$4 pidfile=$5
   local -a acc
   case $accel in
     kvm) acc=(-accel kvm -cpu host) ;;
     *)   acc=(-accel 'tcg,thread=multi' -cpu max) ;;
   esac
-  rm -f -- "$out/results.txt" "$out/serial.log" "$out/qemu.pid"
+  rm -f -- "$out/results.txt" "$out/serial.log" "$pidfile"
   : > "$out/results.txt"
   # OVMF's Secure Boot build needs SMM, its flash in secure mode and S3 off. The root disk
   # (first, /dev/vda) is a snapshot; the ESP disk is this run's own copy, so the guest's and
@@ -45,7 +46,7 @@ uefi_boot() {
     -drive "file=$img/root.raw,if=virtio,format=raw,cache=unsafe,snapshot=on" \
     -drive "file=$build/disk.raw,if=virtio,format=raw,cache=unsafe" \
     -device virtio-serial-pci -chardev "file,id=res,path=$out/results.txt" \
-    -device 'virtserialport,chardev=res,name=lab.results' -pidfile "$out/qemu.pid" \
+    -device 'virtserialport,chardev=res,name=lab.results' -pidfile "$pidfile" \
     </dev/null >"$out/qemu.log" 2>&1
 }
 
@@ -103,7 +104,7 @@ run_uefi_scenarios() {
   say "lab: uefi tier: one qemu run (OVMF Secure Boot, reboots) for ${ready[*]} (accel $accel, timeout ${UEFI_TIMEOUT}s)"
   tq=$(now)
   rc=0
-  uefi_boot "$dir/img" "$build" "$out" "$accel" || rc=$?
+  uefi_boot "$dir/img" "$build" "$out" "$accel" "$dir/qemu.pid" || rc=$?
   tend=$(now)
   cp "$out/serial.log" "$LOGS/uefi.serial.log" 2>/dev/null || true
   cp "$out/results.txt" "$LOGS/uefi.results.log" 2>/dev/null || true

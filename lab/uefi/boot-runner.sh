@@ -48,7 +48,7 @@ case $phase in
     efibootmgr -q -c -d "$disk" -p "$part" -L lab-unsigned -l '\EFI\lab\unsigned.efi'
     efibootmgr
     step "stage b-2"
-    bbhv boot stage --uki "$S/b-2.efi" --version 2 && step "staged b-2" || step "stage b-2 failed: $?"
+    if bbhv boot stage --uki "$S/b-2.efi" --version 2; then step "staged b-2"; else step "stage b-2 failed: $?"; fi
     ls /efi/EFI/Linux
     next 2 ;;
   2)
@@ -57,7 +57,7 @@ case $phase in
     done
     efibootmgr
     step "stage b-3"
-    bbhv boot stage --uki "$S/b-3.efi" --version 3 && step "staged b-3" || step "stage b-3 failed: $?"
+    if bbhv boot stage --uki "$S/b-3.efi" --version 3; then step "staged b-3"; else step "stage b-3 failed: $?"; fi
     ls /efi/EFI/Linux
     next 3 ;;
   3)

@@ -28,7 +28,7 @@ export BITBUILDER_HOST_CONFIG=$B/host.toml
 t UKIs
 kernels=(/boot/vmlinuz-*) initrds=(/boot/initrd.img-*)
 K=${kernels[-1]} I=${initrds[-1]}
-[ -e "$K" ] && [ -e "$I" ] || { echo "no kernel or initramfs in /boot" >&2; exit 1; }
+if [ ! -e "$K" ] || [ ! -e "$I" ]; then echo "no kernel or initramfs in /boot" >&2; exit 1; fi
 # The guest's command line is in the UKI (under Secure Boot systemd-boot does not let it be
 # edited). lab.uki= names the UKI, so the runner knows what booted.
 GOOD="root=/dev/vda rw console=ttyS0 panic=-1 quiet systemd.show_status=false systemd.firstboot=off"
