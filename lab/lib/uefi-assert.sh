@@ -16,3 +16,5 @@ slot_field() {
 }
 # files N -> the slot files of boot N, space-separated, sorted.
 files() { status_json "$1" | jq -r '[.slots[].file] | sort | join(" ")'; }
+# selected N -> LoaderEntrySelected of boot N, as `bbhv boot status` read it.
+selected() { status_json "$1" | jq -r '.firmware.entry_selected'; }

@@ -74,7 +74,8 @@ run_uefi_scenarios() {
   # The guest: its ESP at /efi, the db certificate (public) for `bbhv boot stage`, and the
   # two UKIs it stages. systemd-boot-update.service would replace the signed systemd-boot
   # with the package's unsigned one (docs/boot.md): masked, as on a BitBuilder host.
-  if ! printf 'PARTUUID=%s /efi vfat umask=0077,nofail 0 2\n' "$UEFI_ESP_UUID" >> "$root/etc/fstab" ||
+  # No nofail: systemd-bless-boot.service runs after local-fs.target and must find the ESP.
+  if ! printf 'PARTUUID=%s /efi vfat umask=0077 0 2\n' "$UEFI_ESP_UUID" >> "$root/etc/fstab" ||
      ! install -D -m644 "$build/keys/db.crt" "$root/etc/bitbuilder/boot/db.crt" ||
      ! printf '[boot]\nesp = "/efi"\nsigning_cert = "/etc/bitbuilder/boot/db.crt"\n' \
          > "$root/etc/bitbuilder/host.toml" ||

@@ -11,7 +11,7 @@ check() {
   grep -a -q 'removed bbhv-b-2+0-3.efi (slot b)' "$r" || fail "the bad slot b was not replaced"
   boot_line 3 || fail "no boot after staging b-3"
   expect_eq "boot 3 booted" "$(boot_field 3 uki)" b-3
-  expect_eq "LoaderEntrySelected at boot 3" "$(boot_field 3 selected)" bbhv-b-3.efi
+  expect_eq "LoaderEntrySelected at boot 3" "$(selected 3)" bbhv-b-3.efi
   expect_eq "boot 3 was counted (LoaderBootCountPath)" \
     "$(status_json 3 | jq -r .firmware.boot_count_path)" '\EFI\Linux\bbhv-b-3+2-1.efi'
   grep -a "^@@BLESS 3 " "$r"
@@ -19,7 +19,7 @@ check() {
     "$(sed -n 's/^@@BLESS 3 //p' "$r")" "success active"
   expect_eq "slot files after the bless" "$(files 3)" "bbhv-a-1.efi bbhv-b-3.efi"
   boot_line 4 || fail "no boot after the bless"
-  expect_eq "boot 4 booted" "$(boot_field 4 selected)" bbhv-b-3.efi
+  expect_eq "boot 4 booted" "$(selected 4)" bbhv-b-3.efi
   expect_eq "slot b at boot 4: state" "$(slot_field 4 bbhv-b-3 state)" good
   expect_eq "slot b at boot 4: default" "$(slot_field 4 bbhv-b-3 default)" true
   expect_eq "slot a stays" "$(slot_field 4 bbhv-a-1 state)" good

@@ -19,7 +19,7 @@ check() {
   boot_line 1 || fail "the guest never booted (no report of boot 1; see uefi.serial.log)"
   expect_eq "Secure Boot at boot 1" "$(boot_field 1 sb)" 1
   expect_eq "the UKI booted first" "$(boot_field 1 uki)" a-1
-  expect_eq "LoaderEntrySelected at boot 1" "$(boot_field 1 selected)" bbhv-a-1.efi
+  expect_eq "LoaderEntrySelected at boot 1" "$(selected 1)" bbhv-a-1.efi
   expect_eq "bbhv boot status: secure_boot" "$(status_json 1 | jq -r .firmware.secure_boot)" true
   expect_eq "bbhv boot status: setup_mode" "$(status_json 1 | jq -r .firmware.setup_mode)" false
   log "the firmware's refusals (serial console)"

@@ -22,7 +22,10 @@ mkdir -p "$S"
 n=$(( $(cat "$S/boots" 2>/dev/null || echo 0) + 1 ))
 echo "$n" > "$S/boots"
 phase=$(cat "$S/phase" 2>/dev/null || echo 1)
-selected=$(tail -c +5 "$VARS/LoaderEntrySelected-$LOADER" 2>/dev/null | tr -d '\0')
+# efivarfs: 4 bytes of attributes, then UTF-16 (ASCII here: drop the NULs). Read through cat:
+# tail -c +5 on the file itself seeks, which efivarfs does not do.
+# shellcheck disable=SC2002
+selected=$(cat "$VARS/LoaderEntrySelected-$LOADER" 2>/dev/null | tail -c +5 | tr -d '\0')
 sb=$(od -An -tu1 -j4 -N1 "$VARS/SecureBoot-$GLOBAL" 2>/dev/null | tr -d ' ')
 uki=$(arg uki)
 echo "@@BOOT $n phase=$phase uki=$uki selected=$selected sb=${sb:-none} t=$(date +%s) uptime=$(cut -d' ' -f1 /proc/uptime)"

@@ -310,7 +310,10 @@ fn status(esp_dir: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         println!("{}", s.to_json());
     } else {
-        print!("{}", bbhv_generator::escape(&s.render()));
+        // File names on the ESP are data: escaped line by line.
+        for line in s.render().lines() {
+            println!("{}", bbhv_generator::escape(line));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -92,8 +92,7 @@ pub fn scan(esp: &Path) -> Result<(Vec<Entry>, Vec<String>), Error> {
 pub fn firmware(efivars: &Path) -> Firmware {
     let read = |name: &str, guid: &str| fs::read(efivars.join(format!("{name}-{guid}"))).ok();
     let loader = |name: &str| read(name, efivar::LOADER_GUID).and_then(|d| efivar::string(&d));
-    let global =
-        |name: &str| read(name, efivar::GLOBAL_GUID).and_then(|d| efivar::boolean(&d));
+    let global = |name: &str| read(name, efivar::GLOBAL_GUID).and_then(|d| efivar::boolean(&d));
     Firmware {
         secure_boot: global("SecureBoot"),
         setup_mode: global("SetupMode"),
@@ -105,7 +104,12 @@ pub fn firmware(efivars: &Path) -> Firmware {
 /// `bbhv boot status`.
 pub fn status(esp: &Path, efivars: &Path) -> Result<Status, Error> {
     let (entries, unknown) = scan(esp)?;
-    Ok(Status::new(esp.into(), firmware(efivars), &entries, unknown))
+    Ok(Status::new(
+        esp.into(),
+        firmware(efivars),
+        &entries,
+        unknown,
+    ))
 }
 
 /// The sha256 of a file, in hex.
@@ -120,11 +124,7 @@ pub fn sha256(path: &Path) -> Result<String, Error> {
         }
         hash.update(&buf[..n]);
     }
-    Ok(hash
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Checks a UKI before it goes onto the ESP: signed by `cert`'s key, and
@@ -170,9 +170,7 @@ fn write_file(dir: &Path, name: &str, text: &str) -> Result<(), Error> {
 
 fn sync_dir(dir: &Path) -> Result<(), Error> {
     // vfat directories can be opened and synced on Linux; a failure is real.
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
 /// What `bbhv boot install` did.
@@ -320,7 +318,12 @@ mod tests {
         let esp = tempfile::tempdir().unwrap();
         let linux = esp.path().join(LINUX_DIR);
         fs::create_dir_all(&linux).unwrap();
-        for f in ["bbhv-a-1.efi", "bbhv-b-2+1-2.efi", "bbhv-x.efi", "other.efi"] {
+        for f in [
+            "bbhv-a-1.efi",
+            "bbhv-b-2+1-2.efi",
+            "bbhv-x.efi",
+            "other.efi",
+        ] {
             fs::write(linux.join(f), b"").unwrap();
         }
         let vars = tempfile::tempdir().unwrap();
@@ -331,7 +334,8 @@ mod tests {
         )
         .unwrap();
         fs::write(
-            vars.path().join(format!("SecureBoot-{}", efivar::GLOBAL_GUID)),
+            vars.path()
+                .join(format!("SecureBoot-{}", efivar::GLOBAL_GUID)),
             [6, 0, 0, 0, 1],
         )
         .unwrap();

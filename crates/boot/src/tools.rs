@@ -275,7 +275,11 @@ mod tests {
     fn cmdline_is_one_printable_line() {
         assert!(check_cmdline("root=/dev/vda rw quiet").is_ok());
         assert!(check_cmdline("").is_err());
-        assert!(check_cmdline("a\nb").unwrap_err().contains("printable ASCII"));
+        assert!(
+            check_cmdline("a\nb")
+                .unwrap_err()
+                .contains("printable ASCII")
+        );
         assert!(check_cmdline("a\u{1b}[2J").is_err());
         assert!(check_cmdline(&"x".repeat(4097)).is_err());
     }

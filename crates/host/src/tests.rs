@@ -320,7 +320,10 @@ fn boot_bad_values_name_key_and_allowed() {
         "/etc/bitbuilder/host.toml:2:9: boot.tries: 0 is out of range; allowed: 1 to 9"
     );
     let e = one_error("[boot]\nesp = \"efi\"\n");
-    assert!(e.contains("boot.esp") && e.contains("not an absolute path"), "{e}");
+    assert!(
+        e.contains("boot.esp") && e.contains("not an absolute path"),
+        "{e}"
+    );
     let e = one_error("[boot]\nsigning_cert = \"/a\\nb\"\n");
     assert!(e.contains("boot.signing_cert"), "{e}");
     let e = one_error("[boot]\nkey = \"/a\"\n");
