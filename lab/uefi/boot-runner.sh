@@ -44,6 +44,7 @@ status
 case $phase in
   1)
     bootctl status --no-pager 2>&1 | sed -n '1,12p'
+    systemd-analyze blame --no-pager 2>&1 | head -12      # where a TCG boot's time goes
     esp=$(findmnt -no SOURCE /efi)                       # /dev/vdb1
     disk=/dev/$(lsblk -no PKNAME "$esp") part=${esp##*[!0-9]}
     # efibootmgr -c puts the new entry first in BootOrder: unsigned, foreign, then the rest.
