@@ -6,7 +6,7 @@
 # scenario's check then judges the reports on the host. Sourced by lab/run after vm.sh; uses
 # its helpers (fail_scenario, pass, prepare_scenario, install_project, ...).
 
-UEFI_TIMEOUT=${LAB_UEFI_TIMEOUT:-900}       # the whole qemu run, every reboot included
+UEFI_TIMEOUT=${LAB_UEFI_TIMEOUT:-1500}      # the whole qemu run, every reboot included
 UEFI_ESP_UUID=6c6ab0e5-0b5e-4c4e-9d1e-000000b0071a
 
 # uefi_build ROOT BUILD LOG: lab/uefi/build.sh inside the guest tree (its trixie tools:
