@@ -58,8 +58,8 @@ pub enum Command {
         uki: PathBuf,
         #[arg(long, value_parser = parse_version)]
         version: Version,
-        /// The pinned sha256 (hex) the file must have.
-        #[arg(long, value_name = "HEX")]
+        /// The pinned sha256 (64 hex digits) the file must have.
+        #[arg(long, value_name = "HEX", value_parser = parse_sha256)]
         sha256: Option<String>,
         #[arg(long, value_name = "DIR")]
         esp: Option<PathBuf>,
@@ -103,6 +103,14 @@ pub struct BuildArgs {
 
 fn parse_version(text: &str) -> Result<Version, String> {
     Version::parse(text)
+}
+
+fn parse_sha256(text: &str) -> Result<String, String> {
+    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err(format!("{text:?} is not a sha256; allowed: 64 hex digits"))
+    }
 }
 
 /// `[boot]` of host.toml; errors are refused (no signing with a key the

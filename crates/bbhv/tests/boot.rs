@@ -148,3 +148,26 @@ fn a_bad_version_is_refused_before_anything_runs() {
     assert!(!ok);
     assert!(stderr.contains("\"1-2\" is not a UKI version"), "{stderr}");
 }
+
+#[test]
+fn a_malformed_pin_is_refused_naming_what_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = bbhv(
+        &[
+            "stage",
+            "--uki",
+            "/nonexistent",
+            "--version",
+            "2",
+            "--sha256",
+            "abc",
+        ],
+        &dir.path().join("host.toml"),
+        dir.path(),
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("\"abc\" is not a sha256; allowed: 64 hex digits"),
+        "{stderr}"
+    );
+}
