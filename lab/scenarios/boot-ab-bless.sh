@@ -23,6 +23,9 @@ check() {
   expect_eq "slot b at boot 4: state" "$(slot_field 4 bbhv-b-3 state)" good
   expect_eq "slot b at boot 4: default" "$(slot_field 4 bbhv-b-3 default)" true
   expect_eq "slot a stays" "$(slot_field 4 bbhv-a-1 state)" good
+  # systemd's own view (bootctl list at boot 4) agrees: b-3 is the default and was selected.
+  sed -n '/^@@BOOT 4 /,$p' "$r" | grep -a -B2 -E '^ +id: bbhv-b-3\.efi$' | tee /dev/stderr |
+    grep -q '(default) (selected)$' || fail "bootctl list does not show bbhv-b-3.efi as default and selected"
   grep -a -q '^@@DONE 4' "$r" || fail "the sequence did not finish at boot 4"
   return 0
 }
