@@ -1,6 +1,7 @@
 //! `bbhv`: the BitBuilder Hypervisor command line. One module per verb.
 
 mod history;
+mod boot;
 mod host;
 mod image;
 mod net;
@@ -67,6 +68,10 @@ enum Command {
     Rollback(rollback::Args),
     /// The syncs of this host: commit, signer, time, outcome and why.
     History(history::Args),
+    /// The host's own boot: signed UKIs in A/B slots on the ESP, booted by
+    /// systemd-boot with boot counting (docs/boot.md).
+    #[command(subcommand)]
+    Boot(boot::Command),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +90,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan::run(args),
         Command::Rollback(args) => rollback::run(args),
         Command::History(args) => history::run(args),
+        Command::Boot(command) => boot::run(command),
     };
     match result {
         Ok(code) => code,

@@ -18,10 +18,13 @@
 //! keep_generations = 10
 //! [trust]
 //! allowed_signers = "/etc/bitbuilder/allowed_signers"
+//! [boot]
+//! esp = "/efi"
 //! ```
 //!
 //! `docs/host-config.md` documents every key.
 
+pub mod boot;
 mod values;
 
 use std::fmt;
@@ -53,6 +56,7 @@ pub struct HostConfig {
     pub network: Network,
     pub sync: Sync,
     pub trust: Trust,
+    pub boot: boot::Boot,
 }
 
 /// `[network]`.
@@ -248,12 +252,14 @@ impl HostConfig {
                 })
                 .unwrap_or(defaults.trust.allowed_signers),
         };
+        let boot = boot::check(&mut check, raw.boot);
         if check.errors.is_empty() {
             Ok(HostConfig {
                 hostname,
                 network,
                 sync,
                 trust,
+                boot,
             })
         } else {
             Err(check.errors)
@@ -331,6 +337,8 @@ struct Raw {
     sync: RawSync,
     #[serde(default)]
     trust: RawTrust,
+    #[serde(default)]
+    boot: boot::RawBoot,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -296,3 +296,36 @@ fn a_hostile_key_is_quoted_and_printed_on_one_line() {
     let e = one_error("[network]\n[\"m =fa0\\xdf\"]\n");
     assert!(e.contains('"'), "a key with a space is quoted: {e}");
 }
+
+#[test]
+fn boot_defaults_and_values() {
+    let config = HostConfig::parse("", FILE).unwrap();
+    assert_eq!(config.boot.esp, PathBuf::from("/efi"));
+    assert_eq!(config.boot.tries, 3);
+    let config = HostConfig::parse(
+        "[boot]\nesp = \"/boot/efi\"\nsigning_key = \"/k\"\nsigning_cert = \"/c\"\ntries = 5\n",
+        FILE,
+    )
+    .unwrap();
+    assert_eq!(config.boot.esp, PathBuf::from("/boot/efi"));
+    assert_eq!(config.boot.signing_key, PathBuf::from("/k"));
+    assert_eq!(config.boot.signing_cert, PathBuf::from("/c"));
+    assert_eq!(config.boot.tries, 5);
+}
+
+#[test]
+fn boot_bad_values_name_key_and_allowed() {
+    assert_eq!(
+        one_error("[boot]\ntries = 0\n"),
+        "/etc/bitbuilder/host.toml:2:9: boot.tries: 0 is out of range; allowed: 1 to 9"
+    );
+    let e = one_error("[boot]\nesp = \"efi\"\n");
+    assert!(
+        e.contains("boot.esp") && e.contains("not an absolute path"),
+        "{e}"
+    );
+    let e = one_error("[boot]\nsigning_cert = \"/a\\nb\"\n");
+    assert!(e.contains("boot.signing_cert"), "{e}");
+    let e = one_error("[boot]\nkey = \"/a\"\n");
+    assert!(e.contains("unknown field") && e.contains("boot"), "{e}");
+}
