@@ -224,6 +224,17 @@ impl Spec {
             format!("--ram={}M", self.memory_mib),
             format!("--kvm={}", if self.kvm { "yes" } else { "no" }),
             "--console=read-only".into(),
+            // The console on the guest's first serial port, as with qemu
+            // (the command line says console=ttyS0); its default is a
+            // virtio console (hvc0).
+            "--console-transport=serial".into(),
+            // No EFI variable store: its default path is beside the image
+            // (`<image>.efinvramstate`), and the image is a verified
+            // descriptor (/proc/self/fd/N) in a read-only tree.
+            "--efi-nvram-state=off".into(),
+            // No swtpm and no vsock device the guest does not use.
+            "--tpm=no".into(),
+            "--vsock=no".into(),
         ];
         if let Some(disk) = &self.disk {
             a.push(format!("--image={disk}"));
@@ -298,7 +309,13 @@ fn run_vm(args: RunArgs) -> anyhow::Result<ExitCode> {
             true
         }
         Monitor::Auto => match (vmspawn_version(), spec.vmspawn_refusal()) {
-            (Some(v), None) if v >= 256 => true,
+            (Some(v), None) if v >= 256 => match vmspawn_missing_option() {
+                None => true,
+                Some(option) => {
+                    println!("VM {name}: qemu (systemd-vmspawn {v} has no {option})");
+                    false
+                }
+            },
             (Some(v), None) => {
                 println!("VM {name}: qemu (systemd-vmspawn {v} is older than 256)");
                 false
@@ -372,6 +389,29 @@ fn vmspawn_version() -> Option<u32> {
         .output()
         .ok()?;
     parse_systemd_version(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// The options of [`Spec::vmspawn_args`] that not every vmspawn since 256
+/// has; the host's vmspawn is used only when its `--help` lists them all.
+pub const VMSPAWN_NEEDED_OPTIONS: [&str; 2] = ["--console-transport=", "--efi-nvram-state="];
+
+/// The first of [`VMSPAWN_NEEDED_OPTIONS`] the host's vmspawn lacks
+/// (`None`: it has them all).
+fn vmspawn_missing_option() -> Option<&'static str> {
+    let help = std::process::Command::new(VMSPAWN)
+        .arg("--help")
+        .env("SYSTEMD_PAGER", "cat")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    missing_option(&help)
+}
+
+/// The first of [`VMSPAWN_NEEDED_OPTIONS`] that `help` does not name.
+pub fn missing_option(help: &str) -> Option<&'static str> {
+    VMSPAWN_NEEDED_OPTIONS
+        .into_iter()
+        .find(|o| !help.contains(o.trim_end_matches('=')))
 }
 
 /// "systemd 257 (257.13-1)" -> 257.
@@ -698,9 +738,29 @@ mod tests {
             "--initrd=/proc/self/fd/4",
             "console=ttyS0",
             "quiet",
+            "--console-transport=serial",
+            "--efi-nvram-state=off",
         ] {
             assert!(args.iter().any(|a| a == want), "{want}: {args:?}");
         }
+        // Every option it needs beyond 256's is one the host's --help is
+        // checked for.
+        for a in &args {
+            if a.starts_with("--console-transport=") || a.starts_with("--efi-nvram-state=") {
+                assert!(
+                    VMSPAWN_NEEDED_OPTIONS.iter().any(|o| a.starts_with(o)),
+                    "{a}"
+                );
+            }
+        }
+        assert_eq!(
+            missing_option("  --efi-nvram-state=off|auto|PATH\n  --console-transport=TRANSPORT"),
+            None
+        );
+        assert_eq!(
+            missing_option("  --efi-nvram-template=PATH\n  --console=MODE"),
+            Some("--console-transport=")
+        );
         assert_eq!(
             parse_systemd_version("systemd 262 (262.1-1)\n+PAM"),
             Some(262)
