@@ -15,8 +15,15 @@ prepare() {
   local repo=$LAB_DATA/repo img=$ROOT/var/lib/bitbuilder/images/tiny-vm
   mkdir -p "$repo/tenants/$ID" "$repo/images"
   tiny_vm_image "$ROOT" "$img" "$LAB_DATA/initrd" || fail "cannot build the tiny VM image"
-  # vmspawn boots an --image= (a raw disk); the guest's init does not use it.
-  truncate -s 8M "$img/disk.raw" || fail "cannot make the disk"
+  # vmspawn boots an --image= and dissects it first: a bare file system or an empty file is
+  # refused ("Couldn't identify a suitable partition table or file system"), so a GPT disk
+  # with an (empty) ext4 root partition, made by the host's systemd-repart. The guest's init
+  # does not use it.
+  command -v systemd-repart >/dev/null || fail "no systemd-repart on the host (to make the VM's disk)"
+  mkdir -p "$LAB_DATA/repart"
+  printf '[Partition]\nType=root\nFormat=ext4\n' > "$LAB_DATA/repart/10-root.conf"
+  systemd-repart --empty=create --size=16M --definitions="$LAB_DATA/repart" --dry-run=no \
+    "$img/disk.raw" >/dev/null 2>&1 || fail "systemd-repart could not make the disk"
   printf '{ "schemaVersion": 1, "format": "vm", "kernel": "tiny-vm/vmlinuz", "kernelSha256": "%s", "initrd": "tiny-vm/initrd.img", "initrdSha256": "%s", "disk": "tiny-vm/disk.raw", "diskSha256": "%s", "cmdline": "quiet" }\n' \
     "$(sha256sum < "$img/vmlinuz" | cut -c1-64)" "$(sha256sum < "$img/initrd.img" | cut -c1-64)" \
     "$(sha256sum < "$img/disk.raw" | cut -c1-64)" > "$repo/images/tiny-vm.json"

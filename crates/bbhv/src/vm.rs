@@ -232,11 +232,18 @@ impl Spec {
             // (`<image>.efinvramstate`), and the image is a verified
             // descriptor (/proc/self/fd/N) in a read-only tree.
             "--efi-nvram-state=off".into(),
-            // No swtpm and no vsock device the guest does not use.
+            // No swtpm, no vsock device and no SSH key (262 makes one with
+            // ssh-keygen by default and fails without it): the guest uses
+            // none of them.
             "--tpm=no".into(),
             "--vsock=no".into(),
+            "--pass-ssh-key=no".into(),
         ];
         if let Some(disk) = &self.disk {
+            // A throw-away snapshot, as qemu's `snapshot=on`: without it
+            // vmspawn opens the image read-write, and the verified file
+            // is read-only (and must stay byte-identical).
+            a.push("--ephemeral".into());
             a.push(format!("--image={disk}"));
         }
         if let Some(kernel) = &self.kernel {
@@ -331,6 +338,20 @@ fn run_vm(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let (program, argv) = if use_vmspawn {
+        // vmspawn starts qemu as a child with its own descriptors, so
+        // /proc/self/fd/N of ours means nothing there for the kernel and
+        // the initrd (it opens the disk itself). They go to private
+        // copies in the unit's runtime directory, each hashed again.
+        let dir = args
+            .qmp
+            .parent()
+            .context("the --qmp socket has no directory")?;
+        let mut spec = spec;
+        for (key, slot) in [("kernel", &mut spec.kernel), ("initrd", &mut spec.initrd)] {
+            if let Some((_, file)) = files.iter().find(|(k, _)| *k == key) {
+                *slot = Some(private_copy(&image, key, file, dir)?);
+            }
+        }
         (VMSPAWN, spec.vmspawn_args())
     } else {
         (QEMU, spec.qemu_args())
@@ -342,6 +363,47 @@ fn run_vm(args: RunArgs) -> anyhow::Result<ExitCode> {
     let error = std::process::Command::new(program).args(&argv).exec();
     drop(files);
     bail!("VM {name}: cannot run {program}: {error}")
+}
+
+/// A copy of a verified file (from its descriptor) in `dir`, mode 0400,
+/// hashed again: its path, for a monitor that cannot inherit descriptors.
+fn private_copy(
+    image: &Image,
+    key: &str,
+    file: &std::fs::File,
+    dir: &Path,
+) -> anyhow::Result<String> {
+    use std::io::Seek;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(key);
+    let _ = std::fs::remove_file(&path);
+    let mut input = file;
+    input.seek(std::io::SeekFrom::Start(0))?;
+    let mut output = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o400)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    std::io::copy(&mut input, &mut output)
+        .with_context(|| format!("copying the {key} to {}", path.display()))?;
+    drop(output);
+    let (_, digest) = crate::image::hash_file(&path)?;
+    let Some(part) = image
+        .vm()
+        .and_then(|vm| vm.files().into_iter().find(|(k, _)| *k == key))
+    else {
+        bail!("image {}: no {key}", image.name);
+    };
+    if digest != part.1.sha256.as_str() {
+        bail!(
+            "image {}: the copy {} of the {key} has sha256 {digest}, not {}; refusing to start",
+            image.name,
+            path.display(),
+            part.1.sha256
+        );
+    }
+    Ok(path.display().to_string())
 }
 
 /// Opens and hashes every file of the VM image; each that matches stays
@@ -393,7 +455,11 @@ fn vmspawn_version() -> Option<u32> {
 
 /// The options of [`Spec::vmspawn_args`] that not every vmspawn since 256
 /// has; the host's vmspawn is used only when its `--help` lists them all.
-pub const VMSPAWN_NEEDED_OPTIONS: [&str; 2] = ["--console-transport=", "--efi-nvram-state="];
+pub const VMSPAWN_NEEDED_OPTIONS: [&str; 3] = [
+    "--console-transport=",
+    "--efi-nvram-state=",
+    "--pass-ssh-key=",
+];
 
 /// The first of [`VMSPAWN_NEEDED_OPTIONS`] the host's vmspawn lacks
 /// (`None`: it has them all).
@@ -740,13 +806,21 @@ mod tests {
             "quiet",
             "--console-transport=serial",
             "--efi-nvram-state=off",
+            "--ephemeral",
         ] {
             assert!(args.iter().any(|a| a == want), "{want}: {args:?}");
         }
         // Every option it needs beyond 256's is one the host's --help is
         // checked for.
         for a in &args {
-            if a.starts_with("--console-transport=") || a.starts_with("--efi-nvram-state=") {
+            if [
+                "--console-transport=",
+                "--efi-nvram-state=",
+                "--pass-ssh-key=",
+            ]
+            .iter()
+            .any(|o| a.starts_with(o))
+            {
                 assert!(
                     VMSPAWN_NEEDED_OPTIONS.iter().any(|o| a.starts_with(o)),
                     "{a}"
@@ -754,7 +828,9 @@ mod tests {
             }
         }
         assert_eq!(
-            missing_option("  --efi-nvram-state=off|auto|PATH\n  --console-transport=TRANSPORT"),
+            missing_option(
+                "  --efi-nvram-state=off|auto|PATH\n  --console-transport=TRANSPORT\n  --pass-ssh-key=BOOL"
+            ),
             None
         );
         assert_eq!(
