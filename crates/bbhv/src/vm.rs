@@ -32,10 +32,16 @@ pub enum Command {
     /// qemu; KVM when usable, TCG otherwise.
     Run(RunArgs),
     /// Power the guest off cleanly: the ACPI power button over QMP, then up
-    /// to TIMEOUT seconds for the guest to power off, then `quit`.
+    /// to TIMEOUT seconds for the guest to power off, then `quit`. Without
+    /// a QMP socket (systemd-vmspawn runs the VM), `machinectl poweroff
+    /// MACHINE` (vmspawn presses the power button) and up to TIMEOUT
+    /// seconds for the unit's main process ($MAINPID) to exit.
     Stop {
         #[arg(long)]
         qmp: PathBuf,
+        /// The machine name, `<tenant>.<vm>`, as registered with machined.
+        #[arg(long)]
+        machine: Option<String>,
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
@@ -84,7 +90,11 @@ pub enum Monitor {
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run(args) => run_vm(args),
-        Command::Stop { qmp, timeout } => stop(&qmp, Duration::from_secs(timeout)),
+        Command::Stop {
+            qmp,
+            machine,
+            timeout,
+        } => stop(&qmp, machine.as_deref(), Duration::from_secs(timeout)),
     }
 }
 
@@ -577,13 +587,18 @@ mod kvm {
 
 /// `bbhv vm stop`: `system_powerdown` over QMP, wait for the guest to power
 /// off (qemu then exits and closes the socket), else `quit` at the deadline.
-fn stop(qmp: &Path, timeout: Duration) -> anyhow::Result<ExitCode> {
+fn stop(qmp: &Path, machine: Option<&str>, timeout: Duration) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let stream = match UnixStream::connect(qmp) {
         Ok(s) => s,
         Err(e) => {
-            // vmspawn (no socket of ours) or a monitor already gone: the
-            // unit's SIGTERM is what is left.
+            // vmspawn (no socket of ours) or a monitor already gone.
+            let main_pid = std::env::var("MAINPID")
+                .ok()
+                .and_then(|p| p.parse::<i32>().ok());
+            if let (Some(machine), Some(pid)) = (machine, main_pid) {
+                return stop_machine(machine, pid, timeout);
+            }
             println!(
                 "no QMP socket at {} ({e}): leaving the stop to SIGTERM",
                 qmp.display()
@@ -606,6 +621,42 @@ fn stop(qmp: &Path, timeout: Duration) -> anyhow::Result<ExitCode> {
             println!("guest did not power off within {timeout:?}: quitting qemu (a hard stop)");
             let _ = qmp_conn.command("quit");
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The stop of a VM systemd-vmspawn runs: `machinectl poweroff` (machined
+/// asks vmspawn, which presses the ACPI power button over its own QMP),
+/// then wait for the unit's main process (vmspawn; it exits when qemu
+/// does) until the deadline; after it, the unit's SIGTERM.
+fn stop_machine(machine: &str, pid: i32, timeout: Duration) -> anyhow::Result<ExitCode> {
+    let start = Instant::now();
+    let status = std::process::Command::new("/usr/bin/machinectl")
+        .args(["poweroff", "--", machine])
+        .status();
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => {
+            println!("machinectl poweroff {machine} failed ({s}): leaving the stop to SIGTERM");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => {
+            println!("cannot run machinectl ({e}): leaving the stop to SIGTERM");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    println!("machinectl poweroff {machine}: waiting up to {timeout:?} for the guest to power off");
+    let alive = || Path::new(&format!("/proc/{pid}")).exists();
+    while alive() && start.elapsed() < timeout {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if alive() {
+        println!("guest did not power off within {timeout:?}: leaving the stop to SIGTERM");
+    } else {
+        println!(
+            "guest powered off cleanly after {:.1} s (machinectl poweroff)",
+            start.elapsed().as_secs_f64()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
