@@ -171,6 +171,13 @@ impl Spec {
             format!("unix:{},server=on,wait=off", self.qmp.display()),
             // A guest reboot ends qemu; systemd's Restart= decides.
             "-no-reboot".into(),
+            // qemu's own seccomp filter, installed once its devices are
+            // open (the tap included): no obsolete system calls, no
+            // setuid/setgid, no fork/exec, no changes of scheduling or
+            // CPU affinity. What a guest escape into qemu could still do
+            // is bounded by this and by the unit's sandbox.
+            "-sandbox".into(),
+            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny".into(),
         ]);
         if let Some(kernel) = &self.kernel {
             a.extend(["-kernel".into(), kernel.clone()]);
@@ -798,6 +805,7 @@ mod tests {
             "-device virtio-net-pci,netdev=net0,mac=02:01:02:03:04:05,romfile=",
             "-no-reboot",
             "-serial chardev:console",
+            "-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
         ] {
             assert!(args.contains(want), "{want}\n{args}");
         }
