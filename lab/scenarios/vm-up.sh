@@ -55,6 +55,10 @@ check() {
   run journalctl -u "$unit" -o cat --no-pager
   in_guest journalctl -u "$unit" -o cat --no-pager | grep -q 'TCG (no KVM)' ||
     fail "the journal does not say which accelerator (TCG) and why"
+  # qemu's own seccomp filter (on top of the unit's sandbox).
+  in_guest journalctl -u "$unit" -o cat --no-pager | grep -q '^VM [^ ]*: exec .* -sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny ' ||
+    fail "qemu runs without -sandbox on"
+  run grep -E '^Seccomp' "/proc/$pid/status"
   wait_for 180 "the guest's init marker in the journal" \
     sh -c "journalctl -u $unit -o cat --no-pager | grep -q LAB-VM-MARKER"
   t1=$(date +%s.%N)
