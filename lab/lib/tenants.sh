@@ -172,3 +172,85 @@ nspawn_settings() {
     in_guest cp "/run/systemd/generator/$m.nspawn" "/run/systemd/nspawn/$m.nspawn"
   done
 }
+
+# tiny_vm_image ROOT IMG WORK: the lab's VM image in IMG (under $LAB_VAR): IMG/vmlinuz, the
+# guest rootfs's own kernel, and IMG/initrd.img, a busybox initramfs built in WORK whose
+# /init prints "LAB-VM-MARKER init is up" (with the guest's uptime, for timings) to the
+# serial console, brings up the address of the `ip=` parameter (as `bbhv vm run` writes it)
+# and prints LAB-VM-NET / LAB-VM-NET-OK, and powers off on the ACPI power button (busybox
+# acpid; LAB-VM-POWEROFF). Prints nothing; fails naming what is missing.
+tiny_vm_image() {
+  local root=$1 img=$2 initrd=$3 bb=$1/bin/busybox kernels ver mod a
+  must_be_under "$img" "$LAB_VAR" || return 1
+  must_be_under "$initrd" "$LAB_VAR" || return 1
+  [ -x "$bb" ] || { echo "no busybox-static in the guest rootfs" >&2; return 1; }
+  [ -x "$root/usr/bin/qemu-system-x86_64" ] ||
+    { echo "no qemu-system-x86_64 in the guest rootfs (lab/rootfs/packages)" >&2; return 1; }
+  kernels=("$root"/boot/vmlinuz-*)
+  [ -e "${kernels[-1]}" ] || { echo "no kernel in the guest rootfs" >&2; return 1; }
+  ver=${kernels[-1]##*/vmlinuz-}
+  mkdir -p "$img" "$initrd/bin" "$initrd/etc/acpi" "$initrd/proc" "$initrd/sys" "$initrd/dev" \
+    "$initrd/modules" || return 1
+  cp -- "${kernels[-1]}" "$img/vmlinuz" || return 1
+  # The initramfs: busybox, /init, acpid's configuration, and the modules the power button
+  # and the network need when they are not built in (evdev: /dev/input; button: the ACPI
+  # button; virtio_net and what it depends on).
+  cp -- "$bb" "$initrd/bin/busybox" || return 1
+  for a in sh mount echo sleep insmod poweroff cat ip ping tr ifconfig route; do
+    ln -sf busybox "$initrd/bin/$a" || return 1
+  done
+  for mod in kernel/drivers/input/evdev kernel/drivers/acpi/button kernel/net/core/failover \
+             kernel/drivers/net/net_failover kernel/drivers/net/virtio_net; do
+    if grep -q "^$mod.ko" "$root/lib/modules/$ver/modules.builtin"; then continue; fi
+    if [ -e "$root/lib/modules/$ver/$mod.ko.xz" ]; then
+      xz -dc "$root/lib/modules/$ver/$mod.ko.xz" > "$initrd/modules/${mod##*/}.ko" || return 1
+    elif [ -e "$root/lib/modules/$ver/$mod.ko" ]; then
+      cp -- "$root/lib/modules/$ver/$mod.ko" "$initrd/modules/" || return 1
+    else
+      echo "no $mod module for kernel $ver" >&2; return 1
+    fi
+  done
+  cat > "$initrd/init" <<'EOI' || return 1
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in evdev button failover net_failover virtio_net; do
+  [ -e "/modules/$m.ko" ] && insmod "/modules/$m.ko"
+done
+echo "LAB-VM-MARKER init is up after $(cut -d' ' -f1 /proc/uptime) s: $(cat /proc/cmdline)"
+# The ACPI power button: acpid runs the action of PWRF (below), which powers off. -d keeps
+# it in the foreground logging to the console (daemonized, it did not act on the event here;
+# -f alone wants /var/log/acpid.log).
+busybox acpid -d -c /etc/acpi -a /etc/acpid.conf &
+# ip=<client>::<gateway>:<netmask>::<device>:off, as bbhv vm run writes it (Debian's kernel
+# has no IP_PNP; initramfs-tools reads the same parameter in a real guest).
+for arg in $(cat /proc/cmdline); do
+  case $arg in ip=*)
+    set -- $(echo "${arg#ip=}" | tr ':' ' ')
+    ip link set lo up
+    ifconfig "$4" "$1" netmask "$3" up && route add default gw "$2" &&
+      echo "LAB-VM-NET $4 $(cat /sys/class/net/$4/address) $1 via $2" &&
+      ping -c 3 -W 3 "$2" >/dev/null && echo "LAB-VM-NET-OK gateway $2 answers" ;;
+  esac
+done
+while :; do sleep 3600; done
+EOI
+  printf 'PWRF poweroff\n' > "$initrd/etc/acpid.conf" || return 1
+  printf '#!/bin/sh\necho "LAB-VM-POWEROFF power button: powering off"\nexec busybox poweroff -f\n' \
+    > "$initrd/etc/acpi/poweroff" || return 1
+  chmod 755 "$initrd/init" "$initrd/etc/acpi/poweroff" || return 1
+  (cd "$initrd" && find . | "$bb" cpio -o -H newc 2>/dev/null) | gzip -1 > "$img/initrd.img" || return 1
+}
+
+# pin_vm_image REPO NAME IMG: set kernelSha256 and initrdSha256 of REPO/images/NAME.json (a
+# scratch copy's) to the digests of IMG/vmlinuz and IMG/initrd.img, the way an image's
+# publisher pins a build; keeps every other key. Prints nothing.
+pin_vm_image() {
+  local json=$1/images/$2.json k i
+  must_be_under "$json" "$LAB_VAR" || return 1
+  [ -f "$json" ] || { echo "no $json" >&2; return 1; }
+  k=$(sha256sum < "$3/vmlinuz" | cut -c1-64) && i=$(sha256sum < "$3/initrd.img" | cut -c1-64) || return 1
+  jq --arg k "$k" --arg i "$i" '.kernelSha256 = $k | .initrdSha256 = $i' "$json" > "$json.new" &&
+    mv -- "$json.new" "$json"
+}

@@ -1,11 +1,12 @@
 # A tenant's containers run as systemd-nspawn@<tenant>.<name>.service: started with the
 # tenant, in its slice, with their command and environment exactly as metadata.json declares
 # them (printed from inside the container), journal lines tagged with the tenant and the
-# container, restarted with back-off when the command fails; machinectl knows them. Then a
+# container, restarted with back-off when the command fails; machinectl knows them; a stop of
+# the tenant ends them inactive, not failed. Then a
 # tenant with a network: each container has its address and reaches the other one
 # (this part needs `bbhv net attach`, the network runtime's, and says so when it is missing).
 TIER=container
-DESCRIPTION="containers start with their tenant, in its slice, argv/env verbatim, journal fields, restart back-off; with a network they reach each other"
+DESCRIPTION="containers start with their tenant, in its slice, argv/env verbatim, journal fields, restart back-off, a stop ends them inactive (not failed); with a network they reach each other"
 
 ID=lab-ct
 NET=lab-ctnet
@@ -83,9 +84,24 @@ check() {
   wait_for 60 "two restarts of $crash" sh -c "[ \$(systemctl show -P NRestarts $crash) -ge 2 ]"
   expect_prop "$crash" Restart on-failure
   expect_prop "$crash" RestartSteps 6
-  # Stopping the tenant stops its containers.
+  # A crash counts as a failure: its exit status (3, passed on by the stub init).
+  in_guest journalctl -u "$crash" -o cat --no-pager | grep -q 'Main process exited, code=exited, status=3/' ||
+    fail "$crash's exit status 3 did not reach systemd"
+  # Stopping the tenant stops its containers, cleanly: nspawn sends the stub init
+  # SIGRTMIN+3 (KillSignal= in the .nspawn file), which terminates the command and powers
+  # the container off; the unit ends inactive with result success, not failed (the
+  # default for a command, SIGKILL, ended it failed and the system degraded).
   run systemctl stop "tenant@$ID.service"
   wait_for 30 "$unit to stop" sh -c "! systemctl is-active -q $unit"
+  run systemctl status --no-pager -n 5 "$unit"
+  expect_prop "$unit" ActiveState inactive
+  expect_prop "$unit" Result success
+  expect_prop "$unit" ExecMainStatus 0
+  # (nspawn runs with --quiet: its "has been shut down" is not logged; systemd's line is.)
+  in_guest journalctl -u "$unit" -o cat --no-pager | grep -q "Deactivated successfully" ||
+    fail "systemd did not log a successful deactivation of $unit"
+  # The crashing container's failures are its own; forget them for the check below.
+  in_guest systemctl reset-failed "$crash" 2>/dev/null || true
 
   # With a network: addresses, and one container reaches the other.
   local a=systemd-nspawn@$NET.a.service b=systemd-nspawn@$NET.b.service
@@ -98,4 +114,11 @@ check() {
   # The containers run a command, not an init: enter a's network namespace from the host.
   run sh -c "nsenter -t \$(machinectl show -P Leader $NET.a) -n ping -c 1 -W 5 10.77.0.11" ||
     fail "$NET.a does not reach $NET.b"
+  # A clean stop of a tenant with running containers leaves nothing failed.
+  run systemctl stop "tenant@$NET.service"
+  wait_for 30 "$a and $b to stop" sh -c "! systemctl is-active -q $a && ! systemctl is-active -q $b"
+  expect_prop "$a" ActiveState inactive
+  expect_prop "$b" ActiveState inactive
+  run systemctl list-units --failed --no-pager
+  expect_eq "is-system-running after the stops" "$(in_guest systemctl is-system-running)" running
 }

@@ -11,63 +11,9 @@ ID=lab-vm
 BAD=lab-vmbad
 
 prepare() {
-  local repo=$LAB_DATA/repo img=$ROOT/var/lib/bitbuilder/images/tiny-vm bb=$ROOT/bin/busybox
-  local initrd=$LAB_DATA/initrd kernels ver mod a
-  must_be_under "$img" "$LAB_VAR"
-  mkdir -p "$repo/tenants/$ID" "$repo/tenants/$BAD" "$repo/images" "$img"
-  [ -x "$bb" ] || fail "no busybox-static in the guest rootfs"
-  [ -x "$ROOT/usr/bin/qemu-system-x86_64" ] || fail "no qemu-system-x86_64 in the guest rootfs (lab/rootfs/packages)"
-  kernels=("$ROOT"/boot/vmlinuz-*)
-  [ -e "${kernels[-1]}" ] || fail "no kernel in the guest rootfs"
-  ver=${kernels[-1]##*/vmlinuz-}
-  cp -- "${kernels[-1]}" "$img/vmlinuz"
-  # The initramfs: busybox, /init, acpid's configuration, and the two modules the power
-  # button needs when they are not built in (evdev: /dev/input; button: the ACPI button).
-  mkdir -p "$initrd/bin" "$initrd/etc/acpi" "$initrd/proc" "$initrd/sys" "$initrd/dev" "$initrd/modules"
-  cp -- "$bb" "$initrd/bin/busybox"
-  for a in sh mount echo sleep insmod poweroff cat ip ping tr ifconfig route; do ln -sf busybox "$initrd/bin/$a"; done
-  for mod in kernel/drivers/input/evdev kernel/drivers/acpi/button kernel/net/core/failover \
-             kernel/drivers/net/net_failover kernel/drivers/net/virtio_net; do
-    if grep -q "^$mod.ko" "$ROOT/lib/modules/$ver/modules.builtin"; then continue; fi
-    if [ -e "$ROOT/lib/modules/$ver/$mod.ko.xz" ]; then
-      xz -dc "$ROOT/lib/modules/$ver/$mod.ko.xz" > "$initrd/modules/${mod##*/}.ko"
-    elif [ -e "$ROOT/lib/modules/$ver/$mod.ko" ]; then
-      cp -- "$ROOT/lib/modules/$ver/$mod.ko" "$initrd/modules/"
-    else
-      fail "no $mod module for kernel $ver"
-    fi
-  done
-  cat > "$initrd/init" <<'EOI'
-#!/bin/sh
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-for m in evdev button failover net_failover virtio_net; do
-  [ -e "/modules/$m.ko" ] && insmod "/modules/$m.ko"
-done
-echo "LAB-VM-MARKER init is up: $(cat /proc/cmdline)"
-# The ACPI power button: acpid runs the action of PWRF (below), which powers off. -d keeps
-# it in the foreground logging to the console (daemonized, it did not act on the event here;
-# -f alone wants /var/log/acpid.log).
-busybox acpid -d -c /etc/acpi -a /etc/acpid.conf &
-# ip=<client>::<gateway>:<netmask>::<device>:off, as bbhv vm run writes it (Debian's kernel
-# has no IP_PNP; initramfs-tools reads the same parameter in a real guest).
-for arg in $(cat /proc/cmdline); do
-  case $arg in ip=*)
-    set -- $(echo "${arg#ip=}" | tr ':' ' ')
-    ip link set lo up
-    ifconfig "$4" "$1" netmask "$3" up && route add default gw "$2" &&
-      echo "LAB-VM-NET $4 $(cat /sys/class/net/$4/address) $1 via $2" &&
-      ping -c 3 -W 3 "$2" >/dev/null && echo "LAB-VM-NET-OK gateway $2 answers" ;;
-  esac
-done
-while :; do sleep 3600; done
-EOI
-  printf 'PWRF poweroff\n' > "$initrd/etc/acpid.conf"
-  printf '#!/bin/sh\necho "LAB-VM-POWEROFF power button: powering off"\nexec busybox poweroff -f\n' \
-    > "$initrd/etc/acpi/poweroff"
-  chmod 755 "$initrd/init" "$initrd/etc/acpi/poweroff"
-  (cd "$initrd" && find . | "$bb" cpio -o -H newc 2>/dev/null) | gzip -1 > "$img/initrd.img"
+  local repo=$LAB_DATA/repo img=$ROOT/var/lib/bitbuilder/images/tiny-vm
+  mkdir -p "$repo/tenants/$ID" "$repo/tenants/$BAD" "$repo/images"
+  tiny_vm_image "$ROOT" "$img" "$LAB_DATA/initrd" || fail "cannot build the tiny VM image"
   sha256sum "$img/vmlinuz" | cut -c1-64 > "$LAB_DATA/kernel.sha256"
   sha256sum "$img/initrd.img" | cut -c1-64 > "$LAB_DATA/initrd.sha256"
   printf '{ "schemaVersion": 1, "format": "vm", "kernel": "tiny-vm/vmlinuz", "kernelSha256": "%s", "initrd": "tiny-vm/initrd.img", "initrdSha256": "%s", "cmdline": "quiet" }\n' \
@@ -109,6 +55,10 @@ check() {
   run journalctl -u "$unit" -o cat --no-pager
   in_guest journalctl -u "$unit" -o cat --no-pager | grep -q 'TCG (no KVM)' ||
     fail "the journal does not say which accelerator (TCG) and why"
+  # qemu's own seccomp filter (on top of the unit's sandbox).
+  in_guest journalctl -u "$unit" -o cat --no-pager | grep -q '^VM [^ ]*: exec .* -sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny ' ||
+    fail "qemu runs without -sandbox on"
+  run grep -E '^Seccomp' "/proc/$pid/status"
   wait_for 180 "the guest's init marker in the journal" \
     sh -c "journalctl -u $unit -o cat --no-pager | grep -q LAB-VM-MARKER"
   t1=$(date +%s.%N)

@@ -32,10 +32,16 @@ pub enum Command {
     /// qemu; KVM when usable, TCG otherwise.
     Run(RunArgs),
     /// Power the guest off cleanly: the ACPI power button over QMP, then up
-    /// to TIMEOUT seconds for the guest to power off, then `quit`.
+    /// to TIMEOUT seconds for the guest to power off, then `quit`. Without
+    /// a QMP socket (systemd-vmspawn runs the VM), `machinectl poweroff
+    /// MACHINE` (vmspawn presses the power button) and up to TIMEOUT
+    /// seconds for the unit's main process ($MAINPID) to exit.
     Stop {
         #[arg(long)]
         qmp: PathBuf,
+        /// The machine name, `<tenant>.<vm>`, as registered with machined.
+        #[arg(long)]
+        machine: Option<String>,
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
@@ -84,7 +90,11 @@ pub enum Monitor {
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run(args) => run_vm(args),
-        Command::Stop { qmp, timeout } => stop(&qmp, Duration::from_secs(timeout)),
+        Command::Stop {
+            qmp,
+            machine,
+            timeout,
+        } => stop(&qmp, machine.as_deref(), Duration::from_secs(timeout)),
     }
 }
 
@@ -161,6 +171,13 @@ impl Spec {
             format!("unix:{},server=on,wait=off", self.qmp.display()),
             // A guest reboot ends qemu; systemd's Restart= decides.
             "-no-reboot".into(),
+            // qemu's own seccomp filter, installed once its devices are
+            // open (the tap included): no obsolete system calls, no
+            // setuid/setgid, no fork/exec, no changes of scheduling or
+            // CPU affinity. What a guest escape into qemu could still do
+            // is bounded by this and by the unit's sandbox.
+            "-sandbox".into(),
+            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny".into(),
         ]);
         if let Some(kernel) = &self.kernel {
             a.extend(["-kernel".into(), kernel.clone()]);
@@ -224,8 +241,26 @@ impl Spec {
             format!("--ram={}M", self.memory_mib),
             format!("--kvm={}", if self.kvm { "yes" } else { "no" }),
             "--console=read-only".into(),
+            // The console on the guest's first serial port, as with qemu
+            // (the command line says console=ttyS0); its default is a
+            // virtio console (hvc0).
+            "--console-transport=serial".into(),
+            // No EFI variable store: its default path is beside the image
+            // (`<image>.efinvramstate`), and the image is a verified
+            // descriptor (/proc/self/fd/N) in a read-only tree.
+            "--efi-nvram-state=off".into(),
+            // No swtpm, no vsock device and no SSH key (262 makes one with
+            // ssh-keygen by default and fails without it): the guest uses
+            // none of them.
+            "--tpm=no".into(),
+            "--vsock=no".into(),
+            "--pass-ssh-key=no".into(),
         ];
         if let Some(disk) = &self.disk {
+            // A throw-away snapshot, as qemu's `snapshot=on`: without it
+            // vmspawn opens the image read-write, and the verified file
+            // is read-only (and must stay byte-identical).
+            a.push("--ephemeral".into());
             a.push(format!("--image={disk}"));
         }
         if let Some(kernel) = &self.kernel {
@@ -298,7 +333,13 @@ fn run_vm(args: RunArgs) -> anyhow::Result<ExitCode> {
             true
         }
         Monitor::Auto => match (vmspawn_version(), spec.vmspawn_refusal()) {
-            (Some(v), None) if v >= 256 => true,
+            (Some(v), None) if v >= 256 => match vmspawn_missing_option() {
+                None => true,
+                Some(option) => {
+                    println!("VM {name}: qemu (systemd-vmspawn {v} has no {option})");
+                    false
+                }
+            },
             (Some(v), None) => {
                 println!("VM {name}: qemu (systemd-vmspawn {v} is older than 256)");
                 false
@@ -314,6 +355,20 @@ fn run_vm(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let (program, argv) = if use_vmspawn {
+        // vmspawn starts qemu as a child with its own descriptors, so
+        // /proc/self/fd/N of ours means nothing there for the kernel and
+        // the initrd (it opens the disk itself). They go to private
+        // copies in the unit's runtime directory, each hashed again.
+        let dir = args
+            .qmp
+            .parent()
+            .context("the --qmp socket has no directory")?;
+        let mut spec = spec;
+        for (key, slot) in [("kernel", &mut spec.kernel), ("initrd", &mut spec.initrd)] {
+            if let Some((_, file)) = files.iter().find(|(k, _)| *k == key) {
+                *slot = Some(private_copy(&image, key, file, dir)?);
+            }
+        }
         (VMSPAWN, spec.vmspawn_args())
     } else {
         (QEMU, spec.qemu_args())
@@ -325,6 +380,47 @@ fn run_vm(args: RunArgs) -> anyhow::Result<ExitCode> {
     let error = std::process::Command::new(program).args(&argv).exec();
     drop(files);
     bail!("VM {name}: cannot run {program}: {error}")
+}
+
+/// A copy of a verified file (from its descriptor) in `dir`, mode 0400,
+/// hashed again: its path, for a monitor that cannot inherit descriptors.
+fn private_copy(
+    image: &Image,
+    key: &str,
+    file: &std::fs::File,
+    dir: &Path,
+) -> anyhow::Result<String> {
+    use std::io::Seek;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(key);
+    let _ = std::fs::remove_file(&path);
+    let mut input = file;
+    input.seek(std::io::SeekFrom::Start(0))?;
+    let mut output = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o400)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    std::io::copy(&mut input, &mut output)
+        .with_context(|| format!("copying the {key} to {}", path.display()))?;
+    drop(output);
+    let (_, digest) = crate::image::hash_file(&path)?;
+    let Some(part) = image
+        .vm()
+        .and_then(|vm| vm.files().into_iter().find(|(k, _)| *k == key))
+    else {
+        bail!("image {}: no {key}", image.name);
+    };
+    if digest != part.1.sha256.as_str() {
+        bail!(
+            "image {}: the copy {} of the {key} has sha256 {digest}, not {}; refusing to start",
+            image.name,
+            path.display(),
+            part.1.sha256
+        );
+    }
+    Ok(path.display().to_string())
 }
 
 /// Opens and hashes every file of the VM image; each that matches stays
@@ -372,6 +468,33 @@ fn vmspawn_version() -> Option<u32> {
         .output()
         .ok()?;
     parse_systemd_version(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// The options of [`Spec::vmspawn_args`] that not every vmspawn since 256
+/// has; the host's vmspawn is used only when its `--help` lists them all.
+pub const VMSPAWN_NEEDED_OPTIONS: [&str; 3] = [
+    "--console-transport=",
+    "--efi-nvram-state=",
+    "--pass-ssh-key=",
+];
+
+/// The first of [`VMSPAWN_NEEDED_OPTIONS`] the host's vmspawn lacks
+/// (`None`: it has them all).
+fn vmspawn_missing_option() -> Option<&'static str> {
+    let help = std::process::Command::new(VMSPAWN)
+        .arg("--help")
+        .env("SYSTEMD_PAGER", "cat")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    missing_option(&help)
+}
+
+/// The first of [`VMSPAWN_NEEDED_OPTIONS`] that `help` does not name.
+pub fn missing_option(help: &str) -> Option<&'static str> {
+    VMSPAWN_NEEDED_OPTIONS
+        .into_iter()
+        .find(|o| !help.contains(o.trim_end_matches('=')))
 }
 
 /// "systemd 257 (257.13-1)" -> 257.
@@ -471,13 +594,18 @@ mod kvm {
 
 /// `bbhv vm stop`: `system_powerdown` over QMP, wait for the guest to power
 /// off (qemu then exits and closes the socket), else `quit` at the deadline.
-fn stop(qmp: &Path, timeout: Duration) -> anyhow::Result<ExitCode> {
+fn stop(qmp: &Path, machine: Option<&str>, timeout: Duration) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let stream = match UnixStream::connect(qmp) {
         Ok(s) => s,
         Err(e) => {
-            // vmspawn (no socket of ours) or a monitor already gone: the
-            // unit's SIGTERM is what is left.
+            // vmspawn (no socket of ours) or a monitor already gone.
+            let main_pid = std::env::var("MAINPID")
+                .ok()
+                .and_then(|p| p.parse::<i32>().ok());
+            if let (Some(machine), Some(pid)) = (machine, main_pid) {
+                return stop_machine(machine, pid, timeout);
+            }
             println!(
                 "no QMP socket at {} ({e}): leaving the stop to SIGTERM",
                 qmp.display()
@@ -500,6 +628,42 @@ fn stop(qmp: &Path, timeout: Duration) -> anyhow::Result<ExitCode> {
             println!("guest did not power off within {timeout:?}: quitting qemu (a hard stop)");
             let _ = qmp_conn.command("quit");
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The stop of a VM systemd-vmspawn runs: `machinectl poweroff` (machined
+/// asks vmspawn, which presses the ACPI power button over its own QMP),
+/// then wait for the unit's main process (vmspawn; it exits when qemu
+/// does) until the deadline; after it, the unit's SIGTERM.
+fn stop_machine(machine: &str, pid: i32, timeout: Duration) -> anyhow::Result<ExitCode> {
+    let start = Instant::now();
+    let status = std::process::Command::new("/usr/bin/machinectl")
+        .args(["poweroff", "--", machine])
+        .status();
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => {
+            println!("machinectl poweroff {machine} failed ({s}): leaving the stop to SIGTERM");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => {
+            println!("cannot run machinectl ({e}): leaving the stop to SIGTERM");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    println!("machinectl poweroff {machine}: waiting up to {timeout:?} for the guest to power off");
+    let alive = || Path::new(&format!("/proc/{pid}")).exists();
+    while alive() && start.elapsed() < timeout {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if alive() {
+        println!("guest did not power off within {timeout:?}: leaving the stop to SIGTERM");
+    } else {
+        println!(
+            "guest powered off cleanly after {:.1} s (machinectl poweroff)",
+            start.elapsed().as_secs_f64()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -641,6 +805,7 @@ mod tests {
             "-device virtio-net-pci,netdev=net0,mac=02:01:02:03:04:05,romfile=",
             "-no-reboot",
             "-serial chardev:console",
+            "-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
         ] {
             assert!(args.contains(want), "{want}\n{args}");
         }
@@ -698,9 +863,39 @@ mod tests {
             "--initrd=/proc/self/fd/4",
             "console=ttyS0",
             "quiet",
+            "--console-transport=serial",
+            "--efi-nvram-state=off",
+            "--ephemeral",
         ] {
             assert!(args.iter().any(|a| a == want), "{want}: {args:?}");
         }
+        // Every option it needs beyond 256's is one the host's --help is
+        // checked for.
+        for a in &args {
+            if [
+                "--console-transport=",
+                "--efi-nvram-state=",
+                "--pass-ssh-key=",
+            ]
+            .iter()
+            .any(|o| a.starts_with(o))
+            {
+                assert!(
+                    VMSPAWN_NEEDED_OPTIONS.iter().any(|o| a.starts_with(o)),
+                    "{a}"
+                );
+            }
+        }
+        assert_eq!(
+            missing_option(
+                "  --efi-nvram-state=off|auto|PATH\n  --console-transport=TRANSPORT\n  --pass-ssh-key=BOOL"
+            ),
+            None
+        );
+        assert_eq!(
+            missing_option("  --efi-nvram-template=PATH\n  --console=MODE"),
+            Some("--console-transport=")
+        );
         assert_eq!(
             parse_systemd_version("systemd 262 (262.1-1)\n+PAM"),
             Some(262)

@@ -108,7 +108,7 @@ fn render_out_never_writes_through_links_planted_in_dir_and_drops_old_files() {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    assert_eq!(roots, ["network", "units"]);
+    assert_eq!(roots, ["network", "nspawn", "units"]);
     // No staging directory left beside it.
     let mut siblings: Vec<String> = std::fs::read_dir(host.dir.path())
         .unwrap()

@@ -37,15 +37,16 @@ pub const DROPPED_CAPABILITIES: [&str; 6] = [
 ];
 
 /// Dropped too when the container runs a command, not an init: mounting
-/// and namespaces (`CAP_SYS_ADMIN`), reboot (`CAP_SYS_BOOT`), tracing other
-/// processes (`CAP_SYS_PTRACE`), raising limits (`CAP_SYS_RESOURCE`). A
-/// booted init needs these to set up its own system.
-pub const DROPPED_FOR_COMMANDS: [&str; 4] = [
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_RESOURCE",
-];
+/// and namespaces (`CAP_SYS_ADMIN`), tracing other processes
+/// (`CAP_SYS_PTRACE`), raising limits (`CAP_SYS_RESOURCE`). A booted init
+/// needs these to set up its own system. `CAP_SYS_BOOT` stays: nspawn's
+/// stub init powers the container off with `reboot(2)` when it is stopped
+/// (nspawn's seccomp filter and the kernel allow that call only with it),
+/// and without it a stop ends with status 255, "failed", like a crash. In
+/// the container's user namespace it reaches no further than its own PID
+/// namespace: `reboot(2)` there ends the container, `kexec_load(2)` needs
+/// the capability in the host's namespace.
+pub const DROPPED_FOR_COMMANDS: [&str; 3] = ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_SYS_RESOURCE"];
 
 /// First delay before a restart; it grows in [`RESTART_STEPS`] steps to
 /// [`RESTART_MAX_DELAY`] (systemd 254+).
@@ -110,6 +111,14 @@ fn settings(container: &Container, facts: &Facts, source: &Line) -> String {
                 "Parameters",
                 Value::nspawn_words(command.argv()).expect("a checked command has no line break"),
             );
+            // What nspawn sends PID 1 when `systemctl stop` sends it
+            // SIGTERM. Without a boot its default is SIGKILL, which ends
+            // the unit "failed"; the stub init takes SIGRTMIN+3 as
+            // "power off": SIGTERM and SIGHUP to the command, then
+            // reboot(RB_POWER_OFF), which nspawn reports as a clean
+            // shut-down (exit 0). A command that exits by itself still
+            // passes its status on, so a crash restarts.
+            file.set("KillSignal", Token::constant("SIGRTMIN+3").into());
         }
     }
     for (name, value) in &container.environment {

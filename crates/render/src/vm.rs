@@ -125,8 +125,18 @@ fn unit(tenant: &Tenant, vm: &Vm, facts: &Facts, source: &Line) -> String {
     let qmp = qmp_socket(tenant, vm);
     unit.set(
         "ExecStop",
-        Value::command(&[BBHV, "vm", "stop", "--qmp", &qmp, "--timeout", &timeout])
-            .expect("an absolute program and plain arguments"),
+        Value::command(&[
+            BBHV,
+            "vm",
+            "stop",
+            "--qmp",
+            &qmp,
+            "--machine",
+            tenant.id.machine(vm.name.as_str()).as_str(),
+            "--timeout",
+            &timeout,
+        ])
+        .expect("an absolute program and plain arguments"),
     );
     if let Some(tap) = &tap {
         unit.set(

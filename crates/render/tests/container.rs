@@ -68,7 +68,9 @@ proptest! {
                 let reader = Reader::parse(text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
                 prop_assert_eq!(reader.section_names(), vec!["Exec", "Files", "Network"], "{}", text);
                 let keys: Vec<&str> = reader.sections[0].1.iter().map(|(k, _)| k.as_str()).collect();
-                prop_assert_eq!(keys, vec!["ProcessTwo", "Parameters", "Environment", "PrivateUsers", "DropCapability"], "{}", text);
+                prop_assert_eq!(keys, vec!["ProcessTwo", "Parameters", "KillSignal", "Environment", "PrivateUsers", "DropCapability"], "{}", text);
+                // A stop is a power-off of the stub init, not a SIGKILL.
+                prop_assert_eq!(reader.values("Exec", "KillSignal"), vec!["SIGRTMIN+3"]);
                 let params = unquote_verbatim(reader.values("Exec", "Parameters")[0]).unwrap();
                 prop_assert_eq!(&params, &argv);
                 let env = unquote_verbatim(reader.values("Exec", "Environment")[0]).unwrap();
