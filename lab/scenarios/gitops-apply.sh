@@ -58,10 +58,7 @@ check() {
   gitops_push limits
   expect_sync 0
   expect_prop "$(slice_of alpha)" MemoryMax $((300 * 1024 * 1024))
-  # systemd re-applies every unit's cgroup settings when it reloads (the container tier
-  # has the pids controller, not the memory one).
-  expect_eq "pids.max of the running slice" \
-    "$(in_guest cat "/sys/fs/cgroup$(unit_prop "$(slice_of alpha)" ControlGroup)/pids.max")" 77
+  expect_prop "$(slice_of alpha)" TasksMax 77
   expect_prop "$ct" MainPID "$pid"
   run bbhv history || fail "bbhv history failed"
   in_guest bbhv history --json | jq -e '.records | length == 3' >/dev/null ||

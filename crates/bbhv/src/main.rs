@@ -1,7 +1,7 @@
 //! `bbhv`: the BitBuilder Hypervisor command line. One module per verb.
 
-mod history;
 mod boot;
+mod history;
 mod host;
 mod image;
 mod net;

@@ -73,7 +73,8 @@ fn fetch_verify_walk_and_checkout() {
 
     // Stale lock files of a killed fetch do not block the next one.
     std::fs::write(
-        root.path().join("state/mirror.git/refs/remotes/origin/main.lock"),
+        root.path()
+            .join("state/mirror.git/refs/remotes/origin/main.lock"),
         "",
     )
     .unwrap();

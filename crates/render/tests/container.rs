@@ -151,3 +151,27 @@ fn the_attach_line_names_the_bridge_link_and_addresses() {
         ["tenant-infra@t.service tenant-network@t.service"]
     );
 }
+
+#[test]
+fn the_sync_timer_period_resets_and_sets_every_timer() {
+    let bbhv_render::Entry::File { path, content, .. } =
+        bbhv_render::render_sync_interval(std::time::Duration::from_secs(90))
+    else {
+        panic!("a file");
+    };
+    assert_eq!(
+        path.to_str(),
+        Some("bitbuilder-sync.timer.d/50-interval.conf")
+    );
+    let timer: Vec<&str> = content.lines().skip_while(|l| *l != "[Timer]").collect();
+    assert_eq!(
+        timer,
+        [
+            "[Timer]",
+            "OnUnitInactiveSec=",
+            "OnActiveSec=1s",
+            "OnUnitInactiveSec=90000ms",
+            "AccuracySec=1000ms"
+        ]
+    );
+}
