@@ -153,29 +153,22 @@ fn apply_refuse_downgrade_and_roll_back() {
         "{done:?}"
     );
     assert_eq!(s.store.current_generation().unwrap().commit, second);
-    // ...unless allowed: beta stops.
-    let done = s
-        .run(&Options {
-            allow_rollback: true,
-        })
-        .unwrap();
-    assert!(
-        matches!(done, Done::Refused { .. }),
-        "remembered as refused: {done:?}"
-    );
-    upstream.write("z", "moved on");
-    let third = upstream.commit("back to acme only", Sign::Trusted);
-    upstream.reset(&first);
-    upstream.write("z", "moved on");
-    let fourth = upstream.commit("acme only, rewritten", Sign::Trusted);
-    assert_ne!(third, fourth);
+    // ...unless allowed (the flag asks again about that refusal): beta stops.
     let done = s
         .run(&Options {
             allow_rollback: true,
         })
         .unwrap();
     assert!(matches!(done, Done::Applied { .. }), "{done:?}");
+    assert_eq!(s.store.current_generation().unwrap().commit, first);
     assert!(started(&effects.fake.take_calls()).contains(&"Stop tenant@beta.service".to_owned()));
+    upstream.write("z", "moved on");
+    upstream.commit("acme only, moved on", Sign::Trusted);
+    assert!(matches!(
+        s.run(&Options::default()).unwrap(),
+        Done::Applied { .. }
+    ));
+    effects.fake.take_calls();
 
     // A tenant that fails to start is rolled back within the deadline.
     upstream.tenant("gamma", "");
@@ -234,4 +227,60 @@ fn an_invalid_tree_is_never_applied() {
         "the refused checkout is removed"
     );
     assert!(effects.fake.calls().is_empty());
+}
+
+#[test]
+fn rollback_goes_back_offline_and_is_remembered() {
+    let root = tempfile::tempdir().unwrap();
+    let upstream = Upstream::new(root.path());
+    upstream.tenant("acme", "");
+    let first = upstream.commit("acme", Sign::Trusted);
+    let effects = Test {
+        fake: Fake::new(),
+        lines: RefCell::default(),
+    };
+    loaded(
+        &effects.fake,
+        &["tenant@acme.service", "tenant@beta.service"],
+    );
+    let s = sync(root.path(), &upstream, &effects, "2s");
+    assert!(matches!(
+        s.run(&Options::default()).unwrap(),
+        Done::Applied { .. }
+    ));
+    upstream.tenant("beta", "");
+    let second = upstream.commit("beta", Sign::Trusted);
+    assert!(matches!(
+        s.run(&Options::default()).unwrap(),
+        Done::Applied { .. }
+    ));
+    effects.fake.take_calls();
+
+    // Offline: the remote is gone.
+    std::fs::remove_dir_all(&upstream.dir).unwrap();
+    let done = s.rollback(None).unwrap();
+    assert!(
+        matches!(&done, Done::RolledBack { commit, .. } if *commit == second),
+        "{done:?}"
+    );
+    assert_eq!(s.store.current_generation().unwrap().commit, first);
+    assert_eq!(
+        started(&effects.fake.take_calls()),
+        vec!["Stop tenant@beta.service"]
+    );
+    let last = s.store.history().pop().unwrap();
+    assert_eq!(
+        (last.commit.as_str(), last.outcome),
+        (second.as_str(), Outcome::ManualRollback)
+    );
+    assert!(s.store.remembered_bad(&second).is_some());
+
+    // --to a generation by number, and an unknown one is an error naming what is allowed.
+    let e = s.rollback(Some("99")).unwrap_err();
+    assert!(e.reason.contains("allowed: a sequence number"), "{e}");
+    assert!(matches!(
+        s.rollback(Some("2")).unwrap(),
+        Done::RolledBack { .. }
+    ));
+    assert_eq!(s.store.current_generation().unwrap().commit, second);
 }
