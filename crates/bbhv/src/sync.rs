@@ -125,6 +125,8 @@ pub fn finish(result: Result<Done, SyncError>, json: bool) -> ExitCode {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // git-upload-pack (file:// remotes) needs a working directory that exists.
+    let _ = std::env::set_current_dir("/");
     let effects = match HostEffects::connect() {
         Ok(effects) => effects,
         Err(e) => return Ok(finish(Err(e), args.json)),

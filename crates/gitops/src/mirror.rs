@@ -83,7 +83,8 @@ impl Mirror {
         MirrorError {
             mirror: self.path.display().to_string(),
             action: action.into(),
-            reason: reason.to_string(),
+            // gitoxide's errors print their whole chain in the alternate form.
+            reason: format!("{reason:#}"),
         }
     }
 

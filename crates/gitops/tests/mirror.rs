@@ -81,3 +81,24 @@ fn fetch_verify_walk_and_checkout() {
     let mut mirror = Mirror::open(&root.path().join("state/mirror.git")).unwrap();
     mirror.fetch(&upstream.url(), "main").unwrap();
 }
+
+/// A fetch of a commit that changes a thousand files (a pack of deltas
+/// against objects the mirror already has).
+#[test]
+fn a_thousand_changed_files_fetch() {
+    let root = tempfile::tempdir().unwrap();
+    let upstream = Upstream::new(root.path());
+    for i in 0..1000 {
+        upstream.tenant(&format!("t{i}"), r#", "description": "round 0""#);
+    }
+    upstream.commit("a thousand", Sign::Trusted);
+    let mut mirror = Mirror::open(&root.path().join("state/mirror.git")).unwrap();
+    mirror.fetch(&upstream.url(), "main").unwrap();
+    for i in 0..1000 {
+        upstream.tenant(&format!("t{i}"), r#", "description": "round 1""#);
+    }
+    let changed = upstream.commit("all changed", Sign::Trusted);
+    let head = mirror.fetch(&upstream.url(), "main").unwrap();
+    assert_eq!(head.to_string(), changed);
+    mirror.checkout(head, &root.path().join("checkout")).unwrap();
+}
