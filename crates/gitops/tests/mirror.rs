@@ -100,5 +100,7 @@ fn a_thousand_changed_files_fetch() {
     let changed = upstream.commit("all changed", Sign::Trusted);
     let head = mirror.fetch(&upstream.url(), "main").unwrap();
     assert_eq!(head.to_string(), changed);
-    mirror.checkout(head, &root.path().join("checkout")).unwrap();
+    mirror
+        .checkout(head, &root.path().join("checkout"))
+        .unwrap();
 }
