@@ -217,6 +217,10 @@ impl Sync<'_> {
         let head = mirror
             .fetch(remote.as_str(), &sync.branch)
             .map_err(|e| failed("fetch")(e.to_string()))?;
+        if let Some(why) = &mirror.fell_back {
+            self.effects
+                .status(&format!("gitoxide could not fetch ({why}); git did"));
+        }
         fault::point("after-fetch");
         let head_hex = head.to_string();
         let current = self.store.current_generation();
