@@ -296,3 +296,26 @@ fn a_hostile_key_is_quoted_and_printed_on_one_line() {
     let e = one_error("[network]\n[\"m =fa0\\xdf\"]\n");
     assert!(e.contains('"'), "a key with a space is quoted: {e}");
 }
+
+/// `trust.image_signers` (#11): the keys images are signed with.
+#[test]
+fn image_signers() {
+    let config = HostConfig::parse("", FILE).unwrap();
+    assert_eq!(
+        config.trust.image_signers,
+        PathBuf::from("/etc/bitbuilder/image_signers")
+    );
+    let config =
+        HostConfig::parse("[trust]\nimage_signers = \"/srv/keys/images\"\n", FILE).unwrap();
+    assert_eq!(
+        config.trust.image_signers,
+        PathBuf::from("/srv/keys/images")
+    );
+    let e = one_error("[trust]\nimage_signers = \"keys\"\n");
+    assert!(
+        e.starts_with(&format!(
+            "{FILE}:2:17: trust.image_signers: \"keys\" is not an absolute path"
+        )),
+        "{e}"
+    );
+}
