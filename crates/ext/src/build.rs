@@ -212,7 +212,8 @@ pub fn make_fs_command(
             }
         }
     }
-    cmd.env("SOURCE_DATE_EPOCH", epoch.to_string());
+    // The flags set every time stamp; mksquashfs refuses both at once.
+    cmd.env_remove("SOURCE_DATE_EPOCH");
     cmd
 }
 
