@@ -15,7 +15,7 @@ pub enum Command {
     /// repository, or any directory): checks the tree, writes
     /// extension-release.NAME, runs mksquashfs or mkfs.erofs reproducibly
     /// and, with --sign-key, signs the output directory's SHA256SUMS.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Verify every image the checkout pins for this host (in the store,
     /// the pinned digest, signed by a key of trust.image_signers).
     Verify(ApplyArgs),
@@ -86,7 +86,7 @@ pub struct ApplyArgs {
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Build(args) => build(args),
+        Command::Build(args) => build(*args),
         Command::Verify(args) => verify(args),
         Command::Apply(args) => apply(args),
     }
