@@ -70,8 +70,37 @@ ext_fixture() {
     ext_checkout "$root" stranger-http "$h/stranger/hello_4.raw" "$s4" &&
     ext_checkout "$root" unsigned "$f/unsigned/hello_5.raw" "$s5" &&
     ext_checkout "$root" wrong-digest-http "$h/serve/hello_2.raw" "$s1" || return 1
-  # The same image as v2 under another digest's name in the store: a tampered store copy.
+  ext_workload "$root" "$keys/lab" || return 1
   touch "$root$EXT_LAB/.ready"
+}
+
+# ext_workload ROOT KEY: a container image (busybox, squashfs) served at serve-bb/, signed
+# with KEY, and two checkouts: "workload" (tenant lab-pull, whose container c runs on the
+# pulled image) and "workload-gone" (removes them again).
+ext_workload() {
+  local root=$1 key=$2 serve=$1$EXT_LAB/serve-bb dir sha
+  busybox_image "$root" lab-pull-tree || return 1
+  mkdir -p "$serve" || return 1
+  mksquashfs "$root/var/lib/bitbuilder/images/lab-pull-tree" "$serve/busybox_1.raw" \
+    -quiet -noappend -all-root -reproducible -mkfs-time 0 -all-time 0 >/dev/null || return 1
+  safe_rm "$root/var/lib/bitbuilder/images/lab-pull-tree" || return 1
+  sha=$(sha256sum "$serve/busybox_1.raw" | cut -c1-64)
+  echo "$sha *busybox_1.raw" > "$serve/SHA256SUMS"
+  ssh-keygen -q -Y sign -n bbhv-image -f "$key" "$serve/SHA256SUMS" </dev/null || return 1
+  dir=$root$EXT_LAB/checkouts/workload
+  mkdir -p "$dir/images" "$dir/tenants/lab-pull" || return 1
+  printf '{ "schemaVersion": 1, "format": "squashfs", "source": "http://%s/serve-bb/busybox_1.raw", "sha256": "%s" }\n' \
+    "$EXT_HTTP" "$sha" > "$dir/images/pulled-busybox.json"
+  cat > "$dir/tenants/lab-pull/metadata.json" <<'EOJ'
+{
+  "schemaVersion": 1, "id": "lab-pull", "enabled": false,
+  "containers": {
+    "c": { "image": "pulled-busybox", "command": ["/bin/sh", "-c", "echo PULLED-IMAGE-OK; exec sleep infinity"] }
+  }
+}
+EOJ
+  dir=$root$EXT_LAB/checkouts/workload-gone
+  mkdir -p "$dir" && printf 'tenants/lab-pull\nimages/pulled-busybox.json\n' > "$dir/.lab-remove"
 }
 
 # --- guest side ----------------------------------------------------------------------------
@@ -90,7 +119,15 @@ ext_sync() {
   mkdir -p "$new" || return 1
   if [ -d "$state/current/" ]; then cp -a "$state/current/." "$new/" || return 1; fi
   rm -rf --one-file-system "${new:?}/images/hello.json" "${new:?}/hosts"
-  cp -a "$src/." "$new/" || return 1
+  # A checkout may remove what an earlier one added: .lab-remove lists relative paths.
+  if [ -f "$src/.lab-remove" ]; then
+    local p
+    while read -r p; do
+      case $p in ''|/*|*..*) echo "ext_sync: bad path in .lab-remove: $p"; return 1 ;; esac
+      rm -rf --one-file-system "${new:?}/$p"
+    done < "$src/.lab-remove"
+  fi
+  cp -a "$src/." "$new/" && rm -f "$new/.lab-remove" || return 1
   echo "\$ bbhv image pull --checkout $new   # $src"
   if ! bbhv image pull --checkout "$new" || ! bbhv ext verify --checkout "$new"; then
     rm -rf --one-file-system "${new:?}"
