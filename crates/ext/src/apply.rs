@@ -252,6 +252,47 @@ pub fn verify_checkout(checkout: &Path, opts: &ApplyOptions) -> Result<Vec<Verif
     }
 }
 
+/// Everything `bbhv sync` runs before it accepts a commit: pull every image
+/// of the checkout that has a `source` (already stored ones are only
+/// verified), then [`verify_checkout`]. Any refusal refuses the commit;
+/// the errors name each image.
+pub fn fetch_and_verify(
+    checkout: &Path,
+    opts: &ApplyOptions,
+    progress: bool,
+) -> Result<Vec<Verified>, Error> {
+    let images: Vec<_> = crate::store::checkout_images(checkout)?
+        .into_iter()
+        .filter(|i| i.origin.is_some())
+        .collect();
+    if !images.is_empty() {
+        let keys = TrustedKeys::load(&opts.signers).map_err(|e| Error::Refused {
+            image: images
+                .iter()
+                .map(|i| i.name.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            reason: e.to_string(),
+        })?;
+        let refusals: Vec<String> = images
+            .iter()
+            .filter_map(|i| crate::store::pull(&opts.store, i, &keys, progress).err())
+            .map(|e| e.to_string())
+            .collect();
+        if !refusals.is_empty() {
+            return Err(Error::Refused {
+                image: checkout.display().to_string(),
+                reason: format!(
+                    "{} image(s) refused:\n  {}",
+                    refusals.len(),
+                    refusals.join("\n  ")
+                ),
+            });
+        }
+    }
+    verify_checkout(checkout, opts)
+}
+
 /// What an apply changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplyReport {

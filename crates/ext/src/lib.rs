@@ -23,7 +23,9 @@ pub mod tree;
 use std::io::Read as _;
 use std::path::Path;
 
-pub use apply::{ApplyOptions, ApplyReport, Pins, Verified, apply, verify_checkout};
+pub use apply::{
+    ApplyOptions, ApplyReport, Pins, Verified, apply, fetch_and_verify, verify_checkout,
+};
 pub use release::{Kind, Release};
 
 use sha2::Digest as _;

@@ -164,7 +164,11 @@ fn sign_pull_verify_apply_rollback_collect() {
     assert!(report.changed());
     assert!(!apply(&c1, &options).unwrap().changed(), "idempotent");
 
-    store::pull(&store, &image2, &keys, false).unwrap();
+    let _ = image2;
+    // What bbhv sync runs before it accepts c2: pull, then verify.
+    let verified = bbhv_ext::fetch_and_verify(&c2, &options, false).unwrap();
+    assert_eq!(verified[0].sha256, v2.sha256);
+    assert_eq!(verified[0].signer, "ops@test");
     apply(&c2, &options).unwrap();
     assert_eq!(
         std::fs::read_link(&link).unwrap(),
