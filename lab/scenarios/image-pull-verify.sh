@@ -44,8 +44,8 @@ check() {
   run systemctl start tenant@lab-pull.service "$unit" || fail "the tenant on the pulled image does not start"
   wait_active "$unit" 120
   wait_for 30 "the container's output" sh -c "journalctl -t lab-pull.c -o cat | grep -q PULLED-IMAGE-OK"
-  run journalctl -u 'bitbuilder-image@pulled\x2dbusybox.service' -o cat --no-pager
-  journalctl -u 'bitbuilder-image@pulled\x2dbusybox.service' -o cat --no-pager | grep -q "verified, signed by lab@bitbuilder" ||
+  run journalctl -u bitbuilder-image@pulled-busybox.service -o cat --no-pager
+  journalctl -u bitbuilder-image@pulled-busybox.service -o cat --no-pager | grep -q "verified, signed by lab@bitbuilder" ||
     fail "bitbuilder-image@pulled-busybox did not check the signature"
   run systemctl stop tenant@lab-pull.service
   ext_sync "$EXT_LAB/checkouts/workload-gone" || fail "cannot remove the workload"
