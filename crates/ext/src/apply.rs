@@ -241,13 +241,9 @@ pub fn verify_checkout(checkout: &Path, opts: &ApplyOptions) -> Result<Vec<Verif
     if refusals.is_empty() {
         Ok(verified)
     } else {
-        Err(Error::Refused {
-            image: checkout.display().to_string(),
-            reason: format!(
-                "{} pinned image(s) refused:\n  {}",
-                refusals.len(),
-                refusals.join("\n  ")
-            ),
+        Err(Error::Checkout {
+            checkout: checkout.display().to_string(),
+            refusals,
         })
     }
 }
@@ -280,13 +276,9 @@ pub fn fetch_and_verify(
             .map(|e| e.to_string())
             .collect();
         if !refusals.is_empty() {
-            return Err(Error::Refused {
-                image: checkout.display().to_string(),
-                reason: format!(
-                    "{} image(s) refused:\n  {}",
-                    refusals.len(),
-                    refusals.join("\n  ")
-                ),
+            return Err(Error::Checkout {
+                checkout: checkout.display().to_string(),
+                refusals,
             });
         }
     }

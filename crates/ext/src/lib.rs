@@ -44,10 +44,25 @@ pub enum Error {
     /// An image that must not be used, and why.
     #[error("image {image}: refused: {reason}")]
     Refused { image: String, reason: String },
+    /// A checkout whose images cannot all be used: every refusal, each
+    /// naming its image (one line: a log line per refusal is the caller's).
+    #[error("{checkout}: {} refused: {}", plural(refusals.len()), refusals.join("; "))]
+    Checkout {
+        checkout: String,
+        refusals: Vec<String>,
+    },
     #[error("{file}: {message}")]
     Repo { file: String, message: String },
     #[error("fetching {url}: {message}")]
     Fetch { url: String, message: String },
+}
+
+fn plural(n: usize) -> String {
+    if n == 1 {
+        "1 image".into()
+    } else {
+        format!("{n} images")
+    }
 }
 
 /// SHA-256 of a file as lowercase hex, and its size; `progress` gets each
