@@ -68,6 +68,9 @@ pub struct BuildArgs {
     /// An OpenSSH private key: sign SHA256SUMS beside the output.
     #[arg(long, value_name = "KEY")]
     sign_key: Option<PathBuf>,
+    /// Print the image's sha256 (implied by --sign-key and --manifest-source).
+    #[arg(long)]
+    digest: bool,
     /// Print the images/NAME.json for this image, pulled from URL (the
     /// directory the image, SHA256SUMS and SHA256SUMS.sig are served from).
     #[arg(long, value_name = "URL")]
@@ -129,15 +132,19 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         allow_setuid: args.allow_setuid,
         sign_key: args.sign_key,
         progress: on_terminal(),
+        digest: args.digest || args.manifest_source.is_some(),
     };
     let built = bbhv_ext::build::build(&opts)?;
     eprintln!(
-        "{kind} {name}: {} ({} files, {} bytes in, {} bytes out) sha256 {}{}",
+        "{kind} {name}: {} ({} files, {} bytes in, {} bytes out){}{}",
         built.output.display(),
         built.stats.files,
         built.stats.bytes,
         built.size,
-        built.sha256,
+        built
+            .sha256
+            .as_ref()
+            .map_or_else(String::new, |s| format!(" sha256 {s}")),
         match &built.signed {
             Some((_, sig)) => format!(", signed ({})", sig.display()),
             None => String::new(),

@@ -53,13 +53,17 @@ pub struct BuildOptions {
     pub sign_key: Option<PathBuf>,
     /// Progress bars (a terminal).
     pub progress: bool,
+    /// Hash the image (always when signing): one more pass over the output,
+    /// about 0.6 s per 200 MB.
+    pub digest: bool,
 }
 
 /// What was built.
 #[derive(Debug, Clone)]
 pub struct Built {
     pub output: PathBuf,
-    pub sha256: String,
+    /// With [`BuildOptions::digest`] or a signing key.
+    pub sha256: Option<String>,
     pub size: u64,
     pub stats: TreeStats,
     /// SHA256SUMS and its signature, when signed.
@@ -139,10 +143,21 @@ pub fn build(opts: &BuildOptions) -> Result<Built, Error> {
         });
     }
     std::fs::rename(&tmp, &opts.output).map_err(|e| io(&opts.output, e))?;
-    let (sha256, size) = sha256_file(&opts.output, |_| {}).map_err(|e| io(&opts.output, e))?;
-    let signed = match &opts.sign_key {
-        None => None,
-        Some(key) => Some(sign(&out_dir, &file_name, &sha256, key)?),
+    let size = std::fs::metadata(&opts.output)
+        .map_err(|e| io(&opts.output, e))?
+        .len();
+    let sha256 = if opts.digest || opts.sign_key.is_some() {
+        Some(
+            sha256_file(&opts.output, |_| {})
+                .map_err(|e| io(&opts.output, e))?
+                .0,
+        )
+    } else {
+        None
+    };
+    let signed = match (&opts.sign_key, &sha256) {
+        (Some(key), Some(sha256)) => Some(sign(&out_dir, &file_name, sha256, key)?),
+        _ => None,
     };
     Ok(Built {
         output: opts.output.clone(),

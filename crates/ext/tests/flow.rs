@@ -45,6 +45,7 @@ fn opts(tree: PathBuf, output: PathBuf, fs: Fs, key: Option<PathBuf>) -> BuildOp
         allow_setuid: false,
         sign_key: key,
         progress: false,
+        digest: true,
     }
 }
 
@@ -124,11 +125,15 @@ fn sign_pull_verify_apply_rollback_collect() {
     let sums = std::fs::read_to_string(serve.join("SHA256SUMS")).unwrap();
     assert_eq!(
         sums,
-        format!("{} *hello_1.raw\n{} *hello_2.raw\n", v1.sha256, v2.sha256)
+        format!(
+            "{} *hello_1.raw\n{} *hello_2.raw\n",
+            v1.sha256.clone().unwrap(),
+            v2.sha256.clone().unwrap()
+        )
     );
     let url = |f: &str| format!("file://{}/{f}", serve.display());
-    let c1 = checkout(d, "c1", &v1.sha256, &url("hello_1.raw"));
-    let c2 = checkout(d, "c2", &v2.sha256, &url("hello_2.raw"));
+    let c1 = checkout(d, "c1", &v1.sha256.clone().unwrap(), &url("hello_1.raw"));
+    let c2 = checkout(d, "c2", &v2.sha256.clone().unwrap(), &url("hello_2.raw"));
     let store = Store::new(d.join("store"));
     let image1 = store::checkout_image(&c1, "hello").unwrap();
     let image2 = store::checkout_image(&c2, "hello").unwrap();
@@ -159,7 +164,7 @@ fn sign_pull_verify_apply_rollback_collect() {
     let link = root.join("var/lib/extensions/hello.raw");
     assert_eq!(
         std::fs::read_link(&link).unwrap(),
-        store.paths(&v1.sha256).image
+        store.paths(&v1.sha256.clone().unwrap()).image
     );
     assert!(report.changed());
     assert!(!apply(&c1, &options).unwrap().changed(), "idempotent");
@@ -167,12 +172,12 @@ fn sign_pull_verify_apply_rollback_collect() {
     let _ = image2;
     // What bbhv sync runs before it accepts c2: pull, then verify.
     let verified = bbhv_ext::fetch_and_verify(&c2, &options, false).unwrap();
-    assert_eq!(verified[0].sha256, v2.sha256);
+    assert_eq!(verified[0].sha256, v2.sha256.clone().unwrap());
     assert_eq!(verified[0].signer, "ops@test");
     apply(&c2, &options).unwrap();
     assert_eq!(
         std::fs::read_link(&link).unwrap(),
-        store.paths(&v2.sha256).image
+        store.paths(&v2.sha256.clone().unwrap()).image
     );
 
     // Rollback: c1 again, from the store, with the source gone.
@@ -180,11 +185,11 @@ fn sign_pull_verify_apply_rollback_collect() {
     apply(&c1, &options).unwrap();
     assert_eq!(
         std::fs::read_link(&link).unwrap(),
-        store.paths(&v1.sha256).image
+        store.paths(&v1.sha256.clone().unwrap()).image
     );
 
     // One flipped byte in the stored v2: refused, and v1 stays linked.
-    let stored2 = store.paths(&v2.sha256).image;
+    let stored2 = store.paths(&v2.sha256.clone().unwrap()).image;
     let mut bytes = std::fs::read(&stored2).unwrap();
     bytes[100] ^= 1;
     std::fs::write(&stored2, &bytes).unwrap();
@@ -195,11 +200,11 @@ fn sign_pull_verify_apply_rollback_collect() {
     );
     assert_eq!(
         std::fs::read_link(&link).unwrap(),
-        store.paths(&v1.sha256).image
+        store.paths(&v1.sha256.clone().unwrap()).image
     );
 
     // Unsigned: an empty signature.
-    std::fs::write(store.paths(&v1.sha256).sig, "").unwrap();
+    std::fs::write(store.paths(&v1.sha256.clone().unwrap()).sig, "").unwrap();
     let e = verify_checkout(&c1, &options).unwrap_err().to_string();
     assert!(
         e.contains("image hello: refused: signature: no signature"),
@@ -219,7 +224,7 @@ fn sign_pull_verify_apply_rollback_collect() {
     let c3 = checkout(
         d,
         "c3",
-        &v3.sha256,
+        &v3.sha256.clone().unwrap(),
         &format!("file://{}/hello_3.raw", serve3.display()),
     );
     let e = store::pull(
@@ -234,7 +239,7 @@ fn sign_pull_verify_apply_rollback_collect() {
         e.contains("image hello: refused:") && e.contains("does not trust"),
         "{e}"
     );
-    assert!(!store.paths(&v3.sha256).image.exists());
+    assert!(!store.paths(&v3.sha256.clone().unwrap()).image.exists());
     // A wrong digest in the manifest: refused, nothing stored.
     let c4 = checkout(d, "c4", &"0".repeat(64), &url("hello_2.raw"));
     let e = store::pull(
@@ -251,9 +256,9 @@ fn sign_pull_verify_apply_rollback_collect() {
     );
 
     // Collection keeps what is named and nothing else.
-    let keep = [v1.sha256.clone()].into_iter().collect();
+    let keep = [v1.sha256.clone().unwrap().clone()].into_iter().collect();
     let removed = store::collect(&store, &keep).unwrap();
     assert_eq!(removed.len(), 3, "{removed:?}");
-    assert!(store.paths(&v1.sha256).image.exists());
+    assert!(store.paths(&v1.sha256.clone().unwrap()).image.exists());
     assert!(!stored2.exists());
 }
