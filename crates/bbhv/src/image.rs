@@ -24,12 +24,109 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         repo: Option<std::path::PathBuf>,
     },
+    /// Fetch the images that images/*.json of the checkout pull from
+    /// ("source"), over http(s) or file://: verify digest and signature
+    /// (trust.image_signers), store them as /var/lib/bitbuilder/images/
+    /// sha256-HEX, then remove stored images no kept generation names.
+    Pull {
+        /// Only these images (default: every image with a source).
+        names: Vec<String>,
+        /// The checkout to read images/ from (default: the applied one).
+        #[arg(long, value_name = "DIR")]
+        checkout: Option<std::path::PathBuf>,
+        /// Keep every stored image (no collection).
+        #[arg(long)]
+        no_collect: bool,
+    },
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Verify { name, repo } => verify(&name, repo),
+        Command::Pull {
+            names,
+            checkout,
+            no_collect,
+        } => pull(&names, checkout, no_collect),
     }
+}
+
+fn pull(
+    names: &[String],
+    checkout: Option<std::path::PathBuf>,
+    no_collect: bool,
+) -> anyhow::Result<ExitCode> {
+    use bbhv_ext::store::{self, Pulled, Store};
+    let paths = HostPaths::from_env();
+    let checkout = checkout.unwrap_or(paths.current.clone());
+    let config = match bbhv_host::load(&paths.host_config) {
+        Ok(config) => config,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}", escape(&e.to_string()));
+            }
+            bail!(
+                "{} has {} errors",
+                paths.host_config.display(),
+                errors.len()
+            )
+        }
+    };
+    let keys = bbhv_ext::sign::TrustedKeys::load(&config.trust.image_signers)
+        .map_err(|e| anyhow::anyhow!("trust.image_signers: {e}"))?;
+    let images = if names.is_empty() {
+        store::checkout_images(&checkout)?
+            .into_iter()
+            .filter(|i| i.origin.is_some())
+            .collect()
+    } else {
+        names
+            .iter()
+            .map(|n| store::checkout_image(&checkout, n))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let store = Store::new(paths.images_dir.clone());
+    let progress = bbhv_ext::build::on_terminal();
+    let mut failed = 0;
+    for image in &images {
+        match store::pull(&store, image, &keys, progress) {
+            Ok(Pulled::Present { image, sha256 }) => {
+                println!("image {image}: sha256 {sha256} already stored and verified");
+            }
+            Ok(Pulled::Fetched {
+                image,
+                sha256,
+                bytes,
+                signer,
+            }) => println!(
+                "image {image}: fetched {bytes} bytes, sha256 {sha256}, signed by {}",
+                escape(&signer)
+            ),
+            Err(e) => {
+                eprintln!("bbhv: {}", escape(&e.to_string()));
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} images refused or not fetched", images.len());
+    }
+    if !no_collect {
+        let state = paths.generations.parent().map_or_else(
+            || std::path::PathBuf::from("/"),
+            std::path::Path::to_path_buf,
+        );
+        let mut keep = store::referenced(&state, config.sync.keep_generations as usize)?;
+        for image in store::checkout_images(&checkout)? {
+            if let Some(d) = store::pulled_digest(&image) {
+                keep.insert(d.to_owned());
+            }
+        }
+        for removed in store::collect(&store, &keep)? {
+            println!("collected {}", removed.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn verify(name: &str, repo: Option<std::path::PathBuf>) -> anyhow::Result<ExitCode> {
@@ -90,8 +187,21 @@ fn verify(name: &str, repo: Option<std::path::PathBuf>) -> anyhow::Result<ExitCo
             checkout.commit.as_deref().unwrap_or("unknown"),
         );
     }
+    // A pulled image is signed: check that too, offline, against the
+    // host's image keys (the same check as an extension's at apply).
+    let mut signer = String::new();
+    if image.origin.is_some() {
+        let config = bbhv_host::load(&paths.host_config).map_err(|e| {
+            anyhow::anyhow!("{} has {} errors", paths.host_config.display(), e.len())
+        })?;
+        let keys = bbhv_ext::sign::TrustedKeys::load(&config.trust.image_signers)
+            .map_err(|e| anyhow::anyhow!("image {name}: refused: {e}"))?;
+        let by =
+            bbhv_ext::store::Store::new(paths.images_dir.clone()).verify(name, &actual, &keys)?;
+        signer = format!(", signed by {}", escape(&by));
+    }
     println!(
-        "image {name}: {} {} sha256 {actual} verified",
+        "image {name}: {} {} sha256 {actual} verified{signer}",
         image.format,
         path.display()
     );

@@ -1,6 +1,7 @@
 //! `bbhv`: the BitBuilder Hypervisor command line. One module per verb.
 
 mod boot;
+mod ext;
 mod history;
 mod host;
 mod image;
@@ -42,9 +43,13 @@ enum Command {
     Report(report::Args),
     /// Print the JSON Schema of metadata.json (schema/metadata.schema.json).
     Schema(schema::Args),
-    /// Images (images/NAME.json): verify an image file's digest.
+    /// Images (images/NAME.json): verify an image file's digest; pull signed
+    /// images into the store.
     #[command(subcommand)]
     Image(image::Command),
+    /// System and configuration extensions: build, verify, apply.
+    #[command(subcommand)]
+    Ext(ext::Command),
     /// Hooks run by the tenant units (tenant@, tenant-infra@, bitbuilder-storage@).
     #[command(subcommand)]
     Tenant(tenant::Command),
@@ -85,6 +90,7 @@ fn main() -> ExitCode {
         Command::Net(command) => net::run(command),
         Command::Reload(args) => reload::run(args),
         Command::Image(command) => image::run(command),
+        Command::Ext(command) => ext::run(command),
         Command::Vm(command) => vm::run(command),
         Command::Sync(args) => sync::run(args),
         Command::Plan(args) => plan::run(args),

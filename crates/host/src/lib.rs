@@ -18,6 +18,7 @@
 //! keep_generations = 10
 //! [trust]
 //! allowed_signers = "/etc/bitbuilder/allowed_signers"
+//! image_signers = "/etc/bitbuilder/image_signers"
 //! [boot]
 //! esp = "/efi"
 //! ```
@@ -46,6 +47,8 @@ pub const HOST_CONFIG: &str = "/etc/bitbuilder/host.toml";
 pub const HOST_CONFIG_ENV: &str = "BITBUILDER_HOST_CONFIG";
 /// The default of `trust.allowed_signers`.
 pub const ALLOWED_SIGNERS: &str = "/etc/bitbuilder/allowed_signers";
+/// The default of `trust.image_signers` (images and extensions, #11).
+pub const IMAGE_SIGNERS: &str = "/etc/bitbuilder/image_signers";
 
 /// The whole file, validated. `Default` is what a missing file means.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -103,12 +106,16 @@ impl Default for Sync {
 pub struct Trust {
     /// git's SSH allowed-signers file.
     pub allowed_signers: PathBuf,
+    /// The keys images and extensions may be signed with (the same
+    /// allowed-signers format; signatures in namespace `bbhv-image`).
+    pub image_signers: PathBuf,
 }
 
 impl Default for Trust {
     fn default() -> Trust {
         Trust {
             allowed_signers: ALLOWED_SIGNERS.into(),
+            image_signers: IMAGE_SIGNERS.into(),
         }
     }
 }
@@ -251,6 +258,11 @@ impl HostConfig {
                     values::parse_absolute_path(t)
                 })
                 .unwrap_or(defaults.trust.allowed_signers),
+            image_signers: check
+                .one("trust.image_signers", raw.trust.image_signers, |t| {
+                    values::parse_absolute_path(t)
+                })
+                .unwrap_or(defaults.trust.image_signers),
         };
         let boot = boot::check(&mut check, raw.boot);
         if check.errors.is_empty() {
@@ -366,6 +378,7 @@ struct RawSync {
 #[serde(deny_unknown_fields)]
 struct RawTrust {
     allowed_signers: Option<Spanned<String>>,
+    image_signers: Option<Spanned<String>>,
 }
 
 /// Collects every bad value, each at its position.

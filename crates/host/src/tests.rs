@@ -329,3 +329,26 @@ fn boot_bad_values_name_key_and_allowed() {
     let e = one_error("[boot]\nkey = \"/a\"\n");
     assert!(e.contains("unknown field") && e.contains("boot"), "{e}");
 }
+
+/// `trust.image_signers` (#11): the keys images are signed with.
+#[test]
+fn image_signers() {
+    let config = HostConfig::parse("", FILE).unwrap();
+    assert_eq!(
+        config.trust.image_signers,
+        PathBuf::from("/etc/bitbuilder/image_signers")
+    );
+    let config =
+        HostConfig::parse("[trust]\nimage_signers = \"/srv/keys/images\"\n", FILE).unwrap();
+    assert_eq!(
+        config.trust.image_signers,
+        PathBuf::from("/srv/keys/images")
+    );
+    let e = one_error("[trust]\nimage_signers = \"keys\"\n");
+    assert!(
+        e.starts_with(&format!(
+            "{FILE}:2:17: trust.image_signers: \"keys\" is not an absolute path"
+        )),
+        "{e}"
+    );
+}

@@ -21,8 +21,14 @@
 //!
 //! Parsed with the rigour of metadata.json: strict JSON, no duplicate or
 //! unknown keys, every problem at its line and column with the value and
-//! what is allowed. Later versions add keys (`source` to pull from,
-//! `signature`), never change these.
+//! what is allowed. Later versions add keys, never change these.
+//!
+//! `source` (added by #11, optional): the URL (`http://`, `https://` or
+//! `file://`) `bbhv image pull` fetches the file from. The image is then
+//! signed: `SHA256SUMS` and `SHA256SUMS.sig` beside it (systemd-importd's
+//! and systemd-sysupdate's layout; the signature an SSH signature, see
+//! docs/extensions.md), and it is stored content-addressed, so `file` may be
+//! left out (it is `sha256-<digest>`).
 
 use std::fmt;
 
@@ -38,7 +44,9 @@ pub const IMAGES_DIR: &str = "/var/lib/bitbuilder/images";
 /// Where a verified image file is mounted read-only (`<dir>/<name>`).
 pub const IMAGE_MOUNT_DIR: &str = "/run/bitbuilder/images";
 /// The keys of version 1 (file system and directory images).
-const KEYS: [&str; 4] = ["file", "format", "schemaVersion", "sha256"];
+const KEYS: [&str; 5] = ["file", "format", "schemaVersion", "sha256", "source"];
+/// The longest `source` URL.
+pub const SOURCE_MAX: usize = 2048;
 /// The keys of version 1 for `"format": "vm"`.
 const VM_KEYS: [&str; 9] = [
     "cmdline",
@@ -124,8 +132,35 @@ pub struct Image {
     pub source: String,
     pub format: ImageFormat,
     pub content: Content,
+    /// `source`: where `bbhv image pull` fetches the file from; `None`: the
+    /// file is put on the host some other way.
+    pub origin: Option<Origin>,
 }
 
+/// `source` of an image: a URL without whitespace or control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub url: String,
+}
+
+impl Origin {
+    pub fn parse(text: &str) -> Result<Origin, String> {
+        let scheme_ok = ["http://", "https://", "file:///"]
+            .iter()
+            .any(|s| text.starts_with(s) && text.len() > s.len());
+        let chars_ok = text.bytes().all(|b| b.is_ascii_graphic());
+        let last = text.rsplit('/').next().unwrap_or("");
+        if scheme_ok && chars_ok && text.len() <= SOURCE_MAX && !last.is_empty() {
+            Ok(Origin {
+                url: text.to_owned(),
+            })
+        } else {
+            Err(format!(
+                "{text:?} is not allowed; allowed: an http://, https:// or file:/// URL of a file (printable ASCII, no spaces, at most {SOURCE_MAX} bytes, not ending in '/')"
+            ))
+        }
+    }
+}
 /// What an image is made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Content {
@@ -262,6 +297,36 @@ impl Image {
             )),
             None => problems.push((String::new(), "missing key \"schemaVersion\" (1)".into())),
         }
+        let origin = match map
+            .get("source")
+            .filter(|_| format != Some(ImageFormat::Vm))
+        {
+            None => None,
+            Some(_) if format == Some(ImageFormat::Directory) => {
+                problems.push((
+                    "/source".into(),
+                    "a directory image cannot be pulled; allowed: \"source\" with \"squashfs\" or \"erofs\"".into(),
+                ));
+                None
+            }
+            Some(Value::String(s)) => match Origin::parse(s) {
+                Ok(origin) => Some(origin),
+                Err(message) => {
+                    problems.push(("/source".into(), message));
+                    None
+                }
+            },
+            Some(v) => {
+                problems.push((
+                    "/source".into(),
+                    format!(
+                        "{}: allowed: a string, the URL to pull the image from",
+                        show_value(v)
+                    ),
+                ));
+                None
+            }
+        };
         let content = match format {
             Some(ImageFormat::Vm) => vm_content(map, &mut problems).map(Content::Vm),
             Some(format) => tree_content(map, format, &mut problems),
@@ -273,6 +338,7 @@ impl Image {
                 source: file.to_owned(),
                 format,
                 content,
+                origin,
             }),
             _ => {
                 let mut diagnostics: Vec<Diagnostic> = problems
@@ -328,6 +394,13 @@ fn tree_content(
     problems: &mut Problems,
 ) -> Option<Content> {
     let image_file = match map.get("file") {
+        // A pulled image is stored content-addressed.
+        None if map.contains_key("source") => match map.get("sha256") {
+            Some(Value::String(s)) => Sha256::parse(s)
+                .ok()
+                .map(|d| Token::new(format!("sha256-{d}")).expect("a digest makes a token")),
+            _ => None,
+        },
         Some(Value::String(s)) => match check_file(s) {
             Ok(token) => Some(token),
             Err(message) => {
@@ -348,7 +421,7 @@ fn tree_content(
         None => {
             problems.push((
                 String::new(),
-                format!("missing key \"file\" (the image's path under {IMAGES_DIR}/)"),
+                format!("missing key \"file\" (the image's path under {IMAGES_DIR}/), or \"source\" to pull it from"),
             ));
             None
         }
@@ -609,6 +682,47 @@ mod tests {
             );
         }
         assert!(Image::parse("images/Bad.json", "Bad", "{}").is_err());
+    }
+
+    #[test]
+    fn a_pulled_image_is_stored_by_its_digest() {
+        let image = parse(&format!(
+            r#"{{ "schemaVersion": 1, "source": "http://127.0.0.1:8080/x/base_1.raw", "sha256": "{DIGEST}" }}"#
+        ))
+        .unwrap();
+        assert_eq!(
+            image.origin.as_ref().unwrap().url,
+            "http://127.0.0.1:8080/x/base_1.raw"
+        );
+        assert_eq!(
+            image.host_path().unwrap().as_str(),
+            format!("/var/lib/bitbuilder/images/sha256-{DIGEST}")
+        );
+        for (text, expected) in [
+            (
+                format!(r#"{{ "schemaVersion": 1, "source": "ftp://x/y", "sha256": "{DIGEST}" }}"#),
+                "/source: \"ftp://x/y\" is not allowed; allowed: an http://",
+            ),
+            (
+                format!(r#"{{ "schemaVersion": 1, "source": "http://x/", "sha256": "{DIGEST}" }}"#),
+                "not ending in '/'",
+            ),
+            (
+                format!(r#"{{ "schemaVersion": 1, "source": "http://x/a b", "sha256": "{DIGEST}" }}"#),
+                "no spaces",
+            ),
+            (
+                r#"{ "schemaVersion": 1, "format": "directory", "file": "d", "source": "http://x/y" }"#.to_owned(),
+                "a directory image cannot be pulled",
+            ),
+            (
+                r#"{ "schemaVersion": 1, "source": "http://x/y" }"#.to_owned(),
+                "missing key \"sha256\"",
+            ),
+        ] {
+            let errors = parse(&text).unwrap_err();
+            assert!(errors.iter().any(|e| e.contains(expected)), "{expected}\n{errors:#?}");
+        }
     }
 
     #[test]

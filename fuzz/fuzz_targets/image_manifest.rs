@@ -1,0 +1,56 @@
+//! `bbhv_spec::Image::parse` (images/<name>.json, with #11's `source`) and
+//! the pins `bbhv_ext::Pins::parse` (hosts/<hostname>.json) on arbitrary
+//! text.
+//!
+//! Asserts: neither panics; an image `Err` has diagnostics naming the file
+//! with a line of the text (0 for the whole file) and a message; an `Ok`
+//! with `source` has an http://, https:// or file:/// URL of printable
+//! ASCII and a digest, and then a host path in the store
+//! (`/var/lib/bitbuilder/images/…`) without `..`; accepted pins name valid
+//! image names, each once, never one as both sysext and confext.
+
+#![no_main]
+
+use bbhv_ext::Pins;
+use bbhv_spec::Image;
+use libfuzzer_sys::fuzz_target;
+
+const FILE: &str = "images/base.json";
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match Image::parse(FILE, "base", text) {
+        Err(diagnostics) => {
+            assert!(!diagnostics.is_empty());
+            let lines = text.split('\n').count();
+            for d in &diagnostics {
+                assert_eq!(d.file, FILE);
+                assert!(d.line <= lines + 1, "{d:?}");
+                assert!(!d.message.is_empty());
+            }
+        }
+        Ok(image) => {
+            if let Some(origin) = &image.origin {
+                assert!(
+                    ["http://", "https://", "file:///"].iter().any(|s| origin.url.starts_with(s)),
+                    "{origin:?}"
+                );
+                assert!(origin.url.bytes().all(|b| b.is_ascii_graphic()));
+                assert!(bbhv_ext::store::pulled_digest(&image).is_some());
+            }
+            if let Some(path) = image.host_path() {
+                assert!(path.as_str().starts_with("/var/lib/bitbuilder/images/"));
+                assert!(!path.as_str().split('/').any(|c| c == ".."), "{path:?}");
+            }
+        }
+    }
+    if let Ok(pins) = Pins::parse("hosts/h.json", text) {
+        let all: Vec<&str> = pins.all().map(|(_, n)| n).collect();
+        for (i, name) in all.iter().enumerate() {
+            assert!(bbhv_spec::values::ImageName::parse(name).is_ok(), "{name:?}");
+            assert!(!all[i + 1..].contains(name), "{name:?} twice");
+        }
+    }
+});
