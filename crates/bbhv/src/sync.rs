@@ -71,11 +71,35 @@ impl Effects for HostEffects {
             .map_err(|e| format!("{e:#}"))
     }
 
+    fn verify_images(&self, checkout: &std::path::Path) -> Result<(), String> {
+        let (config, paths) = host_config();
+        let opts = bbhv_ext::ApplyOptions::host(&config, paths.images_dir);
+        bbhv_ext::fetch_and_verify(checkout, &opts, false)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn apply_extensions(&self, checkout: &std::path::Path) -> Result<(), String> {
+        let (config, paths) = host_config();
+        let opts = bbhv_ext::ApplyOptions::host(&config, paths.images_dir);
+        bbhv_ext::apply(checkout, &opts)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     fn status(&self, text: &str) {
         let text = bbhv_generator::escape(text);
         eprintln!("{text}");
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(&text)]);
     }
+}
+
+/// host.toml (every default when it has errors: the sync refuses to run
+/// then, before it gets here) and the host's paths.
+fn host_config() -> (bbhv_host::HostConfig, HostPaths) {
+    let paths = HostPaths::from_env();
+    let config = bbhv_host::load(&paths.host_config).unwrap_or_default();
+    (config, paths)
 }
 
 /// The sync's context from the environment and host.toml.

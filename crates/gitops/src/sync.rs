@@ -31,6 +31,16 @@ pub trait Effects {
     fn reload_networks(&self) -> Result<(), String>;
     /// A progress line: `STATUS=` for systemd, and the log.
     fn status(&self, text: &str);
+    /// Fetches and verifies the images a checkout pins (docs/extensions.md),
+    /// before the commit is accepted: an error refuses it.
+    fn verify_images(&self, _checkout: &Path) -> Result<(), String> {
+        Ok(())
+    }
+    /// Activates exactly the extensions a checkout pins (after each flip,
+    /// forward or back): an error makes the apply unhealthy.
+    fn apply_extensions(&self, _checkout: &Path) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// How a sync ended. `Err` is "could not run" (exit 2).
@@ -326,6 +336,12 @@ impl Sync<'_> {
                 return refuse(invalid.to_string(), Some(signer));
             }
         };
+        self.effects
+            .status(&format!("verifying the images {generation} pins"));
+        if let Err(reason) = self.effects.verify_images(&dir) {
+            let _ = crate::store::remove_tree(&dir);
+            return refuse(reason, Some(signer));
+        }
         let old_tree = self.tree_of(current.as_ref())?;
         let record = Record {
             time: now(),
@@ -406,7 +422,19 @@ impl Sync<'_> {
                 .map_err(|e| failed("flip")(e.to_string()))
         })?;
         fault::point("after-flip");
+        let extensions = self
+            .effects
+            .apply_extensions(&self.store.generation_dir(new));
         let health = self.converge(&plan, &actions)?;
+        let health = match (extensions, health) {
+            (Err(why), _) => Health::Failed(vec![UnitState {
+                unit: format!("extensions ({why})"),
+                load: "loaded".into(),
+                active: "failed".into(),
+                sub: "failed".into(),
+            }]),
+            (Ok(()), health) => health,
+        };
         match health {
             Health::Healthy => {
                 self.store
@@ -483,6 +511,15 @@ impl Sync<'_> {
             }
         }
         fault::point("after-rollback-flip");
+        if let Some(to) = to
+            && let Err(why) = self
+                .effects
+                .apply_extensions(&self.store.generation_dir(to))
+        {
+            self.effects.status(&format!(
+                "after the rollback the extensions are not restored: {why}"
+            ));
+        }
         // The old units are restored; whether they are healthy is reported,
         // and the host stays there either way.
         let health = self.converge(&plan, &actions)?;

@@ -16,6 +16,22 @@ use common::{Sign, Upstream};
 struct Test {
     fake: Fake,
     lines: RefCell<Vec<String>>,
+    /// What verify_images and apply_extensions answer, and the checkouts they saw.
+    images: RefCell<Result<(), String>>,
+    extensions: RefCell<Result<(), String>>,
+    applied: RefCell<Vec<String>>,
+}
+
+impl Test {
+    fn new() -> Test {
+        Test {
+            fake: Fake::new(),
+            lines: RefCell::default(),
+            images: RefCell::new(Ok(())),
+            extensions: RefCell::new(Ok(())),
+            applied: RefCell::default(),
+        }
+    }
 }
 
 impl Effects for Test {
@@ -28,6 +44,14 @@ impl Effects for Test {
     }
     fn status(&self, text: &str) {
         self.lines.borrow_mut().push(text.to_owned());
+    }
+    fn verify_images(&self, _: &Path) -> Result<(), String> {
+        self.images.borrow().clone()
+    }
+    fn apply_extensions(&self, checkout: &Path) -> Result<(), String> {
+        let name = checkout.file_name().unwrap().to_string_lossy().into_owned();
+        self.applied.borrow_mut().push(name);
+        self.extensions.borrow().clone()
     }
 }
 
@@ -82,10 +106,7 @@ fn apply_refuse_downgrade_and_roll_back() {
     let upstream = Upstream::new(root.path());
     upstream.tenant("acme", "");
     let first = upstream.commit("acme", Sign::Trusted);
-    let effects = Test {
-        fake: Fake::new(),
-        lines: RefCell::default(),
-    };
+    let effects = Test::new();
     loaded(
         &effects.fake,
         &["tenant@acme.service", "tenant@beta.service"],
@@ -211,10 +232,7 @@ fn an_invalid_tree_is_never_applied() {
     let upstream = Upstream::new(root.path());
     upstream.tenant("acme", r#", "resources": { "memoryMax": "lots" }"#);
     upstream.commit("bad acme", Sign::Trusted);
-    let effects = Test {
-        fake: Fake::new(),
-        lines: RefCell::default(),
-    };
+    let effects = Test::new();
     let s = sync(root.path(), &upstream, &effects, "2s");
     let done = s.run(&Options::default()).unwrap();
     assert!(
@@ -235,10 +253,7 @@ fn rollback_goes_back_offline_and_is_remembered() {
     let upstream = Upstream::new(root.path());
     upstream.tenant("acme", "");
     let first = upstream.commit("acme", Sign::Trusted);
-    let effects = Test {
-        fake: Fake::new(),
-        lines: RefCell::default(),
-    };
+    let effects = Test::new();
     loaded(
         &effects.fake,
         &["tenant@acme.service", "tenant@beta.service"],
@@ -283,4 +298,53 @@ fn rollback_goes_back_offline_and_is_remembered() {
         Done::RolledBack { .. }
     ));
     assert_eq!(s.store.current_generation().unwrap().commit, second);
+}
+
+#[test]
+fn images_gate_the_commit_and_extensions_follow_every_flip() {
+    let root = tempfile::tempdir().unwrap();
+    let upstream = Upstream::new(root.path());
+    upstream.tenant("acme", "");
+    upstream.commit("acme", Sign::Trusted);
+    let effects = Test::new();
+    loaded(
+        &effects.fake,
+        &["tenant@acme.service", "tenant@beta.service"],
+    );
+    let s = sync(root.path(), &upstream, &effects, "2s");
+    assert!(matches!(
+        s.run(&Options::default()).unwrap(),
+        Done::Applied { .. }
+    ));
+    let first = s.store.current_generation().unwrap().name();
+    assert_eq!(*effects.applied.borrow(), vec![first.clone()]);
+
+    // A pinned image that does not verify refuses the commit: nothing flips.
+    upstream.tenant("beta", "");
+    let tampered = upstream.commit("beta, tampered image", Sign::Trusted);
+    *effects.images.borrow_mut() = Err("image \"hello\": sha256 mismatch".into());
+    let done = s.run(&Options::default()).unwrap();
+    assert!(
+        matches!(&done, Done::Refused { reason, .. } if reason.contains("sha256 mismatch")),
+        "{done:?}"
+    );
+    assert_eq!(s.store.current_generation().unwrap().name(), first);
+    assert_eq!(effects.applied.borrow().len(), 1);
+    assert!(s.store.remembered_bad(&tampered).is_some());
+
+    // Extensions that cannot be activated make the apply unhealthy: rolled
+    // back, and the previous generation's extensions are activated again.
+    *effects.images.borrow_mut() = Ok(());
+    *effects.extensions.borrow_mut() = Err("systemd-sysext refresh failed".into());
+    upstream.write("x", "moved");
+    upstream.commit("beta again", Sign::Trusted);
+    let done = s.run(&Options::default()).unwrap();
+    assert!(
+        matches!(&done, Done::RolledBack { reason, .. } if reason.contains("systemd-sysext refresh failed")),
+        "{done:?}"
+    );
+    assert_eq!(s.store.current_generation().unwrap().name(), first);
+    let applied = effects.applied.borrow();
+    assert_eq!(applied.len(), 3, "{applied:?}");
+    assert_eq!(applied[2], first);
 }
