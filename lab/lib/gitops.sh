@@ -46,6 +46,14 @@ EOF
     echo "lab tenants" > "$work/README"
 }
 
+# gitops_busybox ROOT: the busybox directory image in the guest and images/busybox.json in
+# the work tree, and tenant state on a tmpfs (containers need both in the container tier).
+gitops_busybox() {
+  busybox_image "$1" busybox && tenants_on_tmpfs "$1" && mkdir -p "$LAB_DATA/work/images" &&
+    echo '{ "schemaVersion": 1, "format": "directory", "file": "busybox" }' \
+      > "$LAB_DATA/work/images/busybox.json"
+}
+
 # gitops_tenant ID [JSON]: writes tenants/ID/metadata.json; JSON is more keys (",..." form).
 gitops_tenant() {
   mkdir -p "$LAB_DATA/work/tenants/$1" &&

@@ -9,11 +9,8 @@ DESCRIPTION="bbhv sync applies a signed commit over git://: new tenant up, uncha
 . "$LAB_DIR/lib/gitops.sh"
 
 prepare() {
-  busybox_image "$ROOT" busybox
-  tenants_on_tmpfs "$ROOT"
   gitops_init "$ROOT"
-  mkdir -p "$LAB_DATA/work/images"
-  echo '{ "schemaVersion": 1, "format": "directory", "file": "busybox" }' > "$LAB_DATA/work/images/busybox.json"
+  gitops_busybox "$ROOT"
   gitops_tenant alpha ', "containers": { "app": { "image": "busybox", "command": ["/bin/sleep", "infinity"] } }'
   gitops_commit base
   gitops_tenant beta ', "resources": { "tasksMax": 64 }'

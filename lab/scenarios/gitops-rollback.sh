@@ -10,11 +10,8 @@ DESCRIPTION="a signed commit whose tenant fails to start is rolled back within t
 . "$LAB_DIR/lib/gitops.sh"
 
 prepare() {
-  busybox_image "$ROOT" busybox
-  tenants_on_tmpfs "$ROOT"
   gitops_init "$ROOT"
-  mkdir -p "$LAB_DATA/work/images"
-  echo '{ "schemaVersion": 1, "format": "directory", "file": "busybox" }' > "$LAB_DATA/work/images/busybox.json"
+  gitops_busybox "$ROOT"
   echo '{ "schemaVersion": 1, "format": "directory", "file": "no-such-image" }' > "$LAB_DATA/work/images/ghost.json"
   gitops_tenant alpha ', "description": "good", "containers": { "app": { "image": "busybox", "command": ["/bin/sleep", "infinity"] } }'
   gitops_commit good

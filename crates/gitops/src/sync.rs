@@ -197,15 +197,20 @@ impl Sync<'_> {
         change()
     }
 
-    /// One whole sync. The caller holds [`Sync::lock`].
-    pub fn run(&self, options: &Options) -> Result<Done, SyncError> {
-        let sync = &self.host.config.sync;
-        let remote = sync.remote.as_ref().ok_or_else(|| {
+    /// The remote host.toml names.
+    fn remote(&self) -> Result<&bbhv_host::Remote, SyncError> {
+        self.host.config.sync.remote.as_ref().ok_or_else(|| {
             failed("host.toml")(format!(
                 "{}: sync.remote is not set; nothing to follow",
                 self.host.file
             ))
-        })?;
+        })
+    }
+
+    /// One whole sync. The caller holds [`Sync::lock`].
+    pub fn run(&self, options: &Options) -> Result<Done, SyncError> {
+        let sync = &self.host.config.sync;
+        let remote = self.remote()?;
         if !self.host.errors.is_empty() {
             let errors: Vec<String> = self.host.errors.iter().map(|e| e.to_string()).collect();
             return Err(failed("host.toml")(errors.join("; ")));
@@ -768,12 +773,7 @@ impl Sync<'_> {
                         .map_err(|e| failed("resolve")(e.to_string()))?,
                     None => {
                         let sync = &self.host.config.sync;
-                        let remote = sync.remote.as_ref().ok_or_else(|| {
-                            failed("host.toml")(format!(
-                                "{}: sync.remote is not set",
-                                self.host.file
-                            ))
-                        })?;
+                        let remote = self.remote()?;
                         mirror
                             .fetch(remote.as_str(), &sync.branch)
                             .map_err(|e| failed("fetch")(e.to_string()))?

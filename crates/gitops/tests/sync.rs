@@ -100,8 +100,9 @@ fn started(calls: &[Call]) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn apply_refuse_downgrade_and_roll_back() {
+/// An upstream whose one signed commit declares tenant acme, and effects
+/// that know acme's and beta's units.
+fn acme() -> (tempfile::TempDir, Upstream, String, Test) {
     let root = tempfile::tempdir().unwrap();
     let upstream = Upstream::new(root.path());
     upstream.tenant("acme", "");
@@ -111,6 +112,12 @@ fn apply_refuse_downgrade_and_roll_back() {
         &effects.fake,
         &["tenant@acme.service", "tenant@beta.service"],
     );
+    (root, upstream, first, effects)
+}
+
+#[test]
+fn apply_refuse_downgrade_and_roll_back() {
+    let (root, upstream, first, effects) = acme();
     let s = sync(root.path(), &upstream, &effects, "2s");
 
     // A signed commit is applied: acme starts.
@@ -249,15 +256,7 @@ fn an_invalid_tree_is_never_applied() {
 
 #[test]
 fn rollback_goes_back_offline_and_is_remembered() {
-    let root = tempfile::tempdir().unwrap();
-    let upstream = Upstream::new(root.path());
-    upstream.tenant("acme", "");
-    let first = upstream.commit("acme", Sign::Trusted);
-    let effects = Test::new();
-    loaded(
-        &effects.fake,
-        &["tenant@acme.service", "tenant@beta.service"],
-    );
+    let (root, upstream, first, effects) = acme();
     let s = sync(root.path(), &upstream, &effects, "2s");
     assert!(matches!(
         s.run(&Options::default()).unwrap(),
@@ -302,15 +301,7 @@ fn rollback_goes_back_offline_and_is_remembered() {
 
 #[test]
 fn images_gate_the_commit_and_extensions_follow_every_flip() {
-    let root = tempfile::tempdir().unwrap();
-    let upstream = Upstream::new(root.path());
-    upstream.tenant("acme", "");
-    upstream.commit("acme", Sign::Trusted);
-    let effects = Test::new();
-    loaded(
-        &effects.fake,
-        &["tenant@acme.service", "tenant@beta.service"],
-    );
+    let (root, upstream, _, effects) = acme();
     let s = sync(root.path(), &upstream, &effects, "2s");
     assert!(matches!(
         s.run(&Options::default()).unwrap(),
