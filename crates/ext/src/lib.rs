@@ -7,7 +7,7 @@
 //! - [`sign`]: SHA256SUMS + SSH signature, checked against `trust.image_signers`;
 //! - [`store`]: `bbhv image pull` into the content-addressed store, and its
 //!   garbage collection by generation;
-//! - [`apply`]: what a checkout pins, verified ([`verify_checkout`]) and
+//! - [`mod@apply`]: what a checkout pins, verified ([`verify_checkout`]) and
 //!   activated ([`apply()`]): the two calls `bbhv sync` makes.
 //!
 //! systemd does the merging (`systemd-sysext refresh`, `systemd-confext
