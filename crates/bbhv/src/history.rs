@@ -88,6 +88,6 @@ mod tests {
     #[test]
     fn utc_dates() {
         assert_eq!(super::utc(0), "1970-01-01 00:00:00");
-        assert_eq!(super::utc(1_795_000_000), "2026-11-18 10:13:20");
+        assert_eq!(super::utc(1_795_000_000), "2026-11-18 11:06:40");
     }
 }

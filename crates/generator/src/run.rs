@@ -167,9 +167,11 @@ pub fn run(paths: &HostPaths, normal_dir: &Path, log: &Log) -> Report {
     };
 
     // The sync timer's period, whatever the state of `current` (the first
-    // sync is what makes it).
+    // sync is what makes it); the static unit has the default.
     let host = Host::load(&paths.host_config);
-    if host.config.sync.remote.is_some() {
+    if host.config.sync.remote.is_some()
+        && host.config.sync.interval != bbhv_host::Sync::default().interval
+    {
         let written = OutputDir::open(normal_dir).and_then(|mut out| {
             out.write(&[bbhv_render::render_sync_interval(host.config.sync.interval)])
         });
