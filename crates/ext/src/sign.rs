@@ -7,8 +7,6 @@
 
 use std::path::Path;
 
-use ssh_key::{PublicKey, SshSig};
-
 /// The namespace every image signature is made in (`ssh-keygen -n`): a
 /// signature made for git commits or anything else does not verify here.
 pub const NAMESPACE: &str = "bbhv-image";
@@ -93,89 +91,69 @@ pub fn update_sums(old: &str, name: &str, sha256: &str) -> Result<String, String
         .collect())
 }
 
-/// The keys images may be signed with.
+/// The keys images may be signed with: `trust.image_signers`, read and
+/// checked by `bbhv-trust` (the same parser and checks as the commit
+/// signers), for namespace [`NAMESPACE`].
 #[derive(Debug, Clone)]
 pub struct TrustedKeys {
-    /// The file they came from, as named in errors.
-    pub file: String,
-    pub keys: Vec<(String, PublicKey)>,
+    signers: bbhv_trust::AllowedSigners,
 }
 
 impl TrustedKeys {
-    /// Reads an allowed-signers file: `principals [options] keytype base64
-    /// [comment]` per line; `#` comments. A key restricted by
-    /// `namespaces="…"` counts only when the list names `bbhv-image`.
+    /// Reads an allowed-signers file; it must name a key that may sign in
+    /// [`NAMESPACE`].
     pub fn load(path: &Path) -> Result<TrustedKeys, SigError> {
-        let file = path.display().to_string();
-        let text = match std::fs::read(path) {
-            Ok(bytes) if bytes.len() <= MAX_SUMS => String::from_utf8(bytes)
-                .map_err(|_| SigError::NoKeys(format!("{file} is not UTF-8")))?,
-            Ok(_) => return Err(SigError::NoKeys(format!("{file} is too large"))),
-            Err(e) => return Err(SigError::NoKeys(format!("{file} cannot be read: {e}"))),
-        };
-        TrustedKeys::parse(&file, &text)
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.len() > MAX_SUMS as u64 => {
+                return Err(SigError::NoKeys(format!("{} is too large", path.display())));
+            }
+            _ => {}
+        }
+        let signers =
+            bbhv_trust::AllowedSigners::load(path).map_err(|e| SigError::NoKeys(e.to_string()))?;
+        TrustedKeys::from_signers(signers)
     }
 
     pub fn parse(file: &str, text: &str) -> Result<TrustedKeys, SigError> {
-        let mut keys = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let bad = |why: &str| SigError::NoKeys(format!("{file}:{}: {why}", i + 1));
-            let words: Vec<&str> = line.split_whitespace().collect();
-            let Some(at) = words.iter().position(|w| {
-                w.starts_with("ssh-") || w.starts_with("ecdsa-") || w.starts_with("sk-")
-            }) else {
-                return Err(bad("no key type (ssh-ed25519, ...) on the line"));
-            };
-            if at == 0 {
-                return Err(bad("no principal before the key"));
-            }
-            let options = &words[1..at];
-            let namespaces = options
-                .iter()
-                .find_map(|o| o.strip_prefix("namespaces="))
-                .map(|n| n.trim_matches('"'));
-            if namespaces.is_some_and(|n| !n.split(',').any(|n| n == NAMESPACE)) {
-                continue;
-            }
-            let key = PublicKey::from_openssh(&words[at..].join(" "))
-                .map_err(|e| bad(&format!("the key cannot be read: {e}")))?;
-            keys.push((words[0].to_owned(), key));
-        }
-        if keys.is_empty() {
-            return Err(SigError::NoKeys(format!(
-                "{file} names no key for namespace {NAMESPACE:?}"
-            )));
-        }
-        Ok(TrustedKeys {
-            file: file.to_owned(),
-            keys,
-        })
+        let signers = bbhv_trust::AllowedSigners::parse(text, file)
+            .map_err(|e| SigError::NoKeys(e.to_string()))?;
+        TrustedKeys::from_signers(signers)
     }
 
-    /// Checks `sig` (armored SSH signature) over `message`; the principal of
-    /// the key that made it.
+    fn from_signers(signers: bbhv_trust::AllowedSigners) -> Result<TrustedKeys, SigError> {
+        if !signers.has_namespace(NAMESPACE) {
+            return Err(SigError::NoKeys(format!(
+                "{} names no key for namespace {NAMESPACE:?}",
+                signers.file
+            )));
+        }
+        Ok(TrustedKeys { signers })
+    }
+
+    /// Checks `sig` (armored SSH signature) over `message`, now; the
+    /// principals of the key that made it.
     pub fn verify(&self, message: &[u8], sig: &str) -> Result<String, SigError> {
-        if sig.trim().is_empty() {
-            return Err(SigError::Unsigned("the signature file is empty".into()));
-        }
-        let sig = SshSig::from_pem(sig.trim()).map_err(|e| SigError::Malformed(e.to_string()))?;
-        if sig.namespace() != NAMESPACE {
-            return Err(SigError::Namespace(sig.namespace().to_owned()));
-        }
-        let signer = sig.public_key();
-        let Some((principal, key)) = self.keys.iter().find(|(_, k)| k.key_data() == signer) else {
-            let shown = PublicKey::from(signer.clone())
-                .fingerprint(ssh_key::HashAlg::Sha256)
-                .to_string();
-            return Err(SigError::Untrusted(self.file.clone(), shown));
-        };
-        key.verify(NAMESPACE, message, &sig)
-            .map_err(|_| SigError::Invalid)?;
-        Ok(principal.clone())
+        use bbhv_trust::Refusal;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        self.signers
+            .verify_in(NAMESPACE, "image", sig.as_bytes(), message, now)
+            .map(|signer| signer.principals)
+            .map_err(|refusal| match refusal {
+                Refusal::Unsigned { .. } => {
+                    SigError::Unsigned("the signature file is empty".into())
+                }
+                Refusal::NotSsh { .. } | Refusal::Malformed { .. } => {
+                    SigError::Malformed(refusal.to_string())
+                }
+                Refusal::Namespace { found, .. } => SigError::Namespace(found),
+                Refusal::UnknownKey { fingerprint, file } => SigError::Untrusted(file, fingerprint),
+                Refusal::NotAllowed {
+                    fingerprint, file, ..
+                } => SigError::Untrusted(file, fingerprint),
+                Refusal::BadSignature { .. } => SigError::Invalid,
+            })
     }
 }
 
@@ -230,7 +208,7 @@ mod tests {
             "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO2jaQIiBPw5c3WHT9DmCtRaDyT8VyVjLLx5iZnJ/fgK";
         let keys =
             TrustedKeys::parse("signers", &format!("# c\nops@example.org {key} laptop\n")).unwrap();
-        assert_eq!(keys.keys[0].0, "ops@example.org");
+        assert_eq!(keys.signers.signers[0].principals, "ops@example.org");
         let other =
             TrustedKeys::parse("signers", &format!("a namespaces=\"git\" {key}\n")).unwrap_err();
         assert!(
@@ -241,12 +219,12 @@ mod tests {
         );
         let ns =
             TrustedKeys::parse("s", &format!("a namespaces=\"git,bbhv-image\" {key}\n")).unwrap();
-        assert_eq!(ns.keys.len(), 1);
+        assert_eq!(ns.signers.signers.len(), 1);
         assert!(
             TrustedKeys::parse("s", "a ssh-ed25519 AAAA\n")
                 .unwrap_err()
                 .to_string()
-                .contains("s:1: the key cannot be read")
+                .contains("s:1: the ssh-ed25519 key cannot be read")
         );
         assert!(matches!(keys.verify(b"x", ""), Err(SigError::Unsigned(_))));
         assert!(matches!(

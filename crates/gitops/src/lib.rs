@@ -5,6 +5,7 @@
 pub mod fault;
 pub mod mirror;
 pub mod plan;
-pub mod signers;
+/// The allowed-signers file and signature checks (crate `bbhv-trust`).
+pub use bbhv_trust as signers;
 pub mod store;
 pub mod sync;

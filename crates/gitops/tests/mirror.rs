@@ -42,7 +42,7 @@ fn fetch_verify_walk_and_checkout() {
     let c = mirror.commit(id).unwrap();
     assert!(matches!(
         signers.verify(&c.signature, &c.payload, c.time),
-        Err(Refusal::Unsigned(_))
+        Err(Refusal::Unsigned { .. })
     ));
     let untrusted = upstream.commit("untrusted", Sign::Untrusted);
     let id = mirror.fetch(&upstream.url(), "main").unwrap();

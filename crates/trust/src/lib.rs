@@ -1,10 +1,13 @@
 //! Who may sign: git's SSH allowed-signers file (ssh-keygen(1), "ALLOWED
-//! SIGNERS"), and the check of a commit's SSH signature against it.
+//! SIGNERS"), and the check of an SSH signature against it: commits
+//! (namespace `git`, `bbhv sync`) and images (namespace `bbhv-image`,
+//! `bbhv image pull`).
 //!
 //! git itself verifies with `ssh-keygen -Y verify`; we do the same check in
 //! process with the `ssh-key` crate: the signature's key must be listed for
-//! the `git` namespace, valid at the commit's time, and the signature must
-//! cover the commit exactly as stored (minus its `gpgsig` header).
+//! the namespace, valid at the signed thing's time, and the signature must
+//! cover exactly the bytes given (for a commit: as stored, minus its
+//! `gpgsig` header).
 
 use std::path::Path;
 
@@ -54,35 +57,39 @@ pub struct Signer {
     pub fingerprint: String,
 }
 
-/// Why a commit's signature is not accepted.
+/// Why a signature is not accepted. `what` is the signed thing ("commit",
+/// "image"), for the message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("the commit is not signed; allowed: commits signed with an SSH key listed in {0}")]
-    Unsigned(String),
+    #[error("the {what} is not signed; allowed: {what}s signed with an SSH key listed in {file}")]
+    Unsigned { what: &'static str, file: String },
     #[error(
-        "the commit has an OpenPGP or X.509 signature; allowed: SSH signatures (gpg.format=ssh) by a key in {0}"
+        "the {what} has an OpenPGP or X.509 signature; allowed: SSH signatures (gpg.format=ssh) by a key in {file}"
     )]
-    NotSsh(String),
-    #[error("the commit's SSH signature cannot be read: {0}")]
-    Malformed(String),
-    #[error(
-        "the signature is in namespace {0:?}; allowed: {GIT_NAMESPACE:?} (what git signs commits in)"
-    )]
-    Namespace(String),
+    NotSsh { what: &'static str, file: String },
+    #[error("the {what}'s SSH signature cannot be read: {reason}")]
+    Malformed { what: &'static str, reason: String },
+    #[error("the signature is in namespace {found:?}; allowed: {wanted:?}")]
+    Namespace { found: String, wanted: &'static str },
     #[error("the signing key {fingerprint} is not in {file}")]
     UnknownKey { fingerprint: String, file: String },
     #[error(
-        "the signing key {fingerprint} is in {file} (line {line}) but not for namespace \"git\" or not at the commit's time"
+        "the signing key {fingerprint} is in {file} (line {line}) but not for namespace {namespace:?} or not at the {what}'s time"
     )]
     NotAllowed {
+        what: &'static str,
+        namespace: &'static str,
         fingerprint: String,
         file: String,
         line: usize,
     },
     #[error(
-        "the signature by {fingerprint} does not match the commit (tampered, or signed over other bytes)"
+        "the signature by {fingerprint} does not match the {what} (tampered, or signed over other bytes)"
     )]
-    BadSignature { fingerprint: String },
+    BadSignature {
+        what: &'static str,
+        fingerprint: String,
+    },
 }
 
 impl AllowedSigners {
@@ -118,22 +125,54 @@ impl AllowedSigners {
         })
     }
 
-    /// Verifies `signature` (the commit's `gpgsig` header, armored) over
+    /// Verifies a commit's `signature` (its `gpgsig` header, armored) over
     /// `payload` (the commit without that header), made at `time` (the
     /// committer time, seconds since the epoch).
     pub fn verify(&self, signature: &[u8], payload: &[u8], time: i64) -> Result<Signer, Refusal> {
+        self.verify_in(GIT_NAMESPACE, "commit", signature, payload, time)
+    }
+
+    /// Whether some key may sign in `namespace` (at some time).
+    pub fn has_namespace(&self, namespace: &str) -> bool {
+        self.signers.iter().any(|s| {
+            s.namespaces
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|n| n == namespace))
+        })
+    }
+
+    /// Verifies an armored SSH `signature` over `payload` in `namespace`,
+    /// made at `time`; `what` names the signed thing in refusals.
+    pub fn verify_in(
+        &self,
+        namespace: &'static str,
+        what: &'static str,
+        signature: &[u8],
+        payload: &[u8],
+        time: i64,
+    ) -> Result<Signer, Refusal> {
+        let malformed = |reason: String| Refusal::Malformed { what, reason };
         let text = std::str::from_utf8(signature)
-            .map_err(|_| Refusal::Malformed("not UTF-8".into()))?
+            .map_err(|_| malformed("not UTF-8".into()))?
             .trim();
         if text.is_empty() {
-            return Err(Refusal::Unsigned(self.file.clone()));
+            return Err(Refusal::Unsigned {
+                what,
+                file: self.file.clone(),
+            });
         }
         if !text.starts_with("-----BEGIN SSH SIGNATURE-----") {
-            return Err(Refusal::NotSsh(self.file.clone()));
+            return Err(Refusal::NotSsh {
+                what,
+                file: self.file.clone(),
+            });
         }
-        let sig = SshSig::from_pem(text).map_err(|e| Refusal::Malformed(e.to_string()))?;
-        if sig.namespace() != GIT_NAMESPACE {
-            return Err(Refusal::Namespace(sig.namespace().to_owned()));
+        let sig = SshSig::from_pem(text).map_err(|e| malformed(e.to_string()))?;
+        if sig.namespace() != namespace {
+            return Err(Refusal::Namespace {
+                found: sig.namespace().to_owned(),
+                wanted: namespace,
+            });
         }
         let key = PublicKey::from(sig.public_key().clone());
         let fingerprint = key.fingerprint(ssh_key::HashAlg::Sha256).to_string();
@@ -148,15 +187,18 @@ impl AllowedSigners {
                 file: self.file.clone(),
             });
         };
-        let Some(allowed) = same_key.iter().find(|s| s.allows(GIT_NAMESPACE, time)) else {
+        let Some(allowed) = same_key.iter().find(|s| s.allows(namespace, time)) else {
             return Err(Refusal::NotAllowed {
+                what,
+                namespace,
                 fingerprint,
                 file: self.file.clone(),
                 line: first.line,
             });
         };
-        key.verify(GIT_NAMESPACE, payload, &sig)
+        key.verify(namespace, payload, &sig)
             .map_err(|_| Refusal::BadSignature {
+                what,
                 fingerprint: fingerprint.clone(),
             })?;
         Ok(Signer {
@@ -380,11 +422,11 @@ mod tests {
         let signers = AllowedSigners::parse(&format!("a {KEY}\n"), "f").unwrap();
         assert!(matches!(
             signers.verify(b"", b"x", 0),
-            Err(Refusal::Unsigned(_))
+            Err(Refusal::Unsigned { .. })
         ));
         assert!(matches!(
             signers.verify(b"-----BEGIN PGP SIGNATURE-----\nxx\n", b"x", 0),
-            Err(Refusal::NotSsh(_))
+            Err(Refusal::NotSsh { .. })
         ));
         assert!(matches!(
             signers.verify(
@@ -392,7 +434,7 @@ mod tests {
                 b"x",
                 0
             ),
-            Err(Refusal::Malformed(_))
+            Err(Refusal::Malformed { .. })
         ));
     }
 
