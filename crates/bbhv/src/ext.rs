@@ -169,19 +169,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
 
 /// The host's settings, refused when host.toml has errors.
 pub fn options(paths: &HostPaths) -> anyhow::Result<ApplyOptions> {
-    let config = match bbhv_host::load(&paths.host_config) {
-        Ok(config) => config,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{}", escape(&e.to_string()));
-            }
-            bail!(
-                "{} has {} errors",
-                paths.host_config.display(),
-                errors.len()
-            )
-        }
-    };
+    let config = crate::host::config(&paths.host_config)?;
     let mut opts = ApplyOptions::host(&config, paths.images_dir.clone());
     // Tests and the lab move the activation root and skip the refresh.
     if let Some(root) = std::env::var_os("BITBUILDER_EXT_ROOT").filter(|r| !r.is_empty()) {

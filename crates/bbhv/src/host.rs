@@ -6,20 +6,25 @@ use anyhow::bail;
 use bbhv_generator::HostPaths;
 use bbhv_net::HostNet;
 
-/// The `[network]` section. host.toml with errors is refused: a tenant's
-/// firewall is not set up from defaults the operator did not mean.
-pub fn network() -> anyhow::Result<HostNet> {
-    let path = HostPaths::from_env().host_config;
-    match bbhv_host::load(&path) {
-        Ok(config) => Ok(HostNet {
-            uplink: config.network.uplink.map(|u| u.to_string()),
-            dns_upstream: config.network.dns_upstream,
-        }),
+/// host.toml at `path`; with errors it is refused, each error printed:
+/// nothing is set up from defaults the operator did not mean.
+pub fn config(path: &std::path::Path) -> anyhow::Result<bbhv_host::HostConfig> {
+    match bbhv_host::load(path) {
+        Ok(config) => Ok(config),
         Err(errors) => {
             for e in &errors {
-                eprintln!("{e}");
+                eprintln!("{}", bbhv_generator::escape(&e.to_string()));
             }
             bail!("{} has {} errors", path.display(), errors.len())
         }
     }
+}
+
+/// The `[network]` section.
+pub fn network() -> anyhow::Result<HostNet> {
+    let config = config(&HostPaths::from_env().host_config)?;
+    Ok(HostNet {
+        uplink: config.network.uplink.map(|u| u.to_string()),
+        dns_upstream: config.network.dns_upstream,
+    })
 }

@@ -59,19 +59,7 @@ fn pull(
     use bbhv_ext::store::{self, Pulled, Store};
     let paths = HostPaths::from_env();
     let checkout = checkout.unwrap_or(paths.current.clone());
-    let config = match bbhv_host::load(&paths.host_config) {
-        Ok(config) => config,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{}", escape(&e.to_string()));
-            }
-            bail!(
-                "{} has {} errors",
-                paths.host_config.display(),
-                errors.len()
-            )
-        }
-    };
+    let config = crate::host::config(&paths.host_config)?;
     let keys = bbhv_ext::sign::TrustedKeys::load(&config.trust.image_signers)
         .map_err(|e| anyhow::anyhow!("trust.image_signers: {e}"))?;
     let images = if names.is_empty() {
@@ -191,9 +179,7 @@ fn verify(name: &str, repo: Option<std::path::PathBuf>) -> anyhow::Result<ExitCo
     // host's image keys (the same check as an extension's at apply).
     let mut signer = String::new();
     if image.origin.is_some() {
-        let config = bbhv_host::load(&paths.host_config).map_err(|e| {
-            anyhow::anyhow!("{} has {} errors", paths.host_config.display(), e.len())
-        })?;
+        let config = crate::host::config(&paths.host_config)?;
         let keys = bbhv_ext::sign::TrustedKeys::load(&config.trust.image_signers)
             .map_err(|e| anyhow::anyhow!("image {name}: refused: {e}"))?;
         let by =
