@@ -38,9 +38,13 @@ fuzz_target!(|data: &[u8]| {
             for s in &signers.signers {
                 assert!(s.line > last && s.line <= lines, "{s:?}");
                 last = s.line;
-                assert!(!s.principals.is_empty(), "{s:?}");
+                assert!(
+                    s.principals.split(',').all(|p| !p.trim().is_empty()),
+                    "{s:?}"
+                );
                 if let Some(list) = &s.namespaces {
                     assert!(!list.is_empty(), "{s:?}");
+                    assert!(list.iter().all(|n| !n.trim().is_empty()), "{s:?}");
                 }
             }
             for namespace in ["git", "bbhv-image"] {

@@ -249,6 +249,11 @@ fn next_field(text: &str) -> Option<(&str, &str)> {
 fn parse_line(text: &str, line: usize) -> Result<AllowedSigner, String> {
     let (principals, rest) = next_field(text).ok_or("empty line")?;
     let principals = principals.trim_matches('"').to_owned();
+    if principals.split(',').any(|p| p.trim().is_empty()) {
+        return Err(format!(
+            "principals {principals:?} name an empty principal; allowed: a comma-separated list of names or patterns"
+        ));
+    }
     let (second, mut rest) = next_field(rest).ok_or_else(|| {
         "has principals but no key; allowed: PRINCIPALS [OPTIONS] KEYTYPE BASE64KEY [COMMENT]"
             .to_owned()
@@ -266,6 +271,11 @@ fn parse_line(text: &str, line: usize) -> Result<AllowedSigner, String> {
             };
             match (name.to_ascii_lowercase().as_str(), value) {
                 ("namespaces", Some(list)) => {
+                    if list.split(',').any(|n| n.trim().is_empty()) {
+                        return Err(format!(
+                            "namespaces={list:?} names an empty namespace; allowed: a comma-separated list such as \"git,bbhv-image\""
+                        ));
+                    }
                     namespaces = Some(list.split(',').map(str::to_owned).collect())
                 }
                 ("valid-after", Some(time)) => valid_after = Some(parse_time(time)?),
@@ -403,6 +413,12 @@ mod tests {
             ),
             ("alice ssh-ed25519 AAAAnotbase64", "key cannot be read"),
             ("alice ssh-ed25519", "has no key"),
+            ("\"\" ssh-ed25519 AAAA", "empty principal"),
+            ("alice,,bob ssh-ed25519 AAAA", "empty principal"),
+            (
+                "alice namespaces=\"git,\" ssh-ed25519 AAAA",
+                "empty namespace",
+            ),
         ] {
             let e =
                 AllowedSigners::parse(&format!("\n{text}\n"), "/etc/bitbuilder/allowed_signers")
