@@ -48,9 +48,11 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             for namespace in ["git", "bbhv-image"] {
-                assert!(signers
-                    .verify_in(namespace, "commit", data, data, 0)
-                    .is_err());
+                assert!(
+                    signers
+                        .verify_in(namespace, "commit", data, data, 0)
+                        .is_err()
+                );
             }
         }
     }

@@ -20,17 +20,28 @@ fuzz_target!(|data: &[u8]| {
     };
     for (key, value) in &fields {
         assert!(!key.is_empty());
-        assert!(key.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'));
+        assert!(
+            key.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        );
         assert!(!value.chars().any(char::is_control), "{value:?}");
         let line = format!("{key}={}\n", quote(value).expect("no control characters"));
-        assert_eq!(parse(&line).unwrap(), vec![(key.clone(), value.clone())], "{line:?}");
+        assert_eq!(
+            parse(&line).unwrap(),
+            vec![(key.clone(), value.clone())],
+            "{line:?}"
+        );
     }
     for kind in [Kind::Sysext, Kind::Confext] {
         let Ok(release) = Release::from_text(kind, text) else {
             continue;
         };
         if let Ok(rendered) = release.render(kind) {
-            assert_eq!(Release::from_text(kind, &rendered).unwrap(), release, "{rendered:?}");
+            assert_eq!(
+                Release::from_text(kind, &rendered).unwrap(),
+                release,
+                "{rendered:?}"
+            );
         }
     }
 });

@@ -55,7 +55,9 @@ fuzz_target!(|data: &[u8]| {
                 let name = uplink.as_str();
                 assert!((1..=15).contains(&name.len()), "{name:?}");
                 assert!(
-                    !name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()),
+                    !name
+                        .chars()
+                        .any(|c| c == '/' || c == ':' || c.is_whitespace()),
                     "{name:?}"
                 );
                 assert!(!RESERVED_PREFIXES.iter().any(|p| name.starts_with(p)));

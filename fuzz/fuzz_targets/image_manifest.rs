@@ -34,7 +34,9 @@ fuzz_target!(|data: &[u8]| {
         Ok(image) => {
             if let Some(origin) = &image.origin {
                 assert!(
-                    ["http://", "https://", "file:///"].iter().any(|s| origin.url.starts_with(s)),
+                    ["http://", "https://", "file:///"]
+                        .iter()
+                        .any(|s| origin.url.starts_with(s)),
                     "{origin:?}"
                 );
                 assert!(origin.url.bytes().all(|b| b.is_ascii_graphic()));
@@ -49,7 +51,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(pins) = Pins::parse("hosts/h.json", text) {
         let all: Vec<&str> = pins.all().map(|(_, n)| n).collect();
         for (i, name) in all.iter().enumerate() {
-            assert!(bbhv_spec::values::ImageName::parse(name).is_ok(), "{name:?}");
+            assert!(
+                bbhv_spec::values::ImageName::parse(name).is_ok(),
+                "{name:?}"
+            );
             assert!(!all[i + 1..].contains(name), "{name:?} twice");
         }
     }

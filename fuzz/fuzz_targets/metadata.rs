@@ -404,8 +404,8 @@ fn check_network_file(tenant: &Tenant, entry: &Entry) {
     let name = path.to_str().expect("UTF-8");
     assert!(name.starts_with("bbhv-") && !name.contains('/'), "{name}");
     assert!(tenant.network.is_some());
-    let reader = bbhv_unit::Reader::parse(content)
-        .unwrap_or_else(|e| panic!("{name}: {e}\n{content}"));
+    let reader =
+        bbhv_unit::Reader::parse(content).unwrap_or_else(|e| panic!("{name}: {e}\n{content}"));
     for section in reader.section_names() {
         assert!(
             [

@@ -3,9 +3,11 @@
 //! new state is not healthy.
 
 pub mod fault;
+#[cfg(feature = "host")]
 pub mod mirror;
 pub mod plan;
 /// The allowed-signers file and signature checks (crate `bbhv-trust`).
 pub use bbhv_trust as signers;
 pub mod store;
+#[cfg(feature = "host")]
 pub mod sync;

@@ -306,12 +306,15 @@ impl Store {
             .map_err(io_error(&path, "append to the history"))
     }
 
-    /// Every record, oldest first; a line a crash cut short is skipped.
+    /// Every record, oldest first; a line a crash cut short is skipped. Read
+    /// as bytes, line by line: a torn or corrupted line (even one that is
+    /// not UTF-8, as a write cut inside a character leaves) spoils only
+    /// itself, never the records around it.
     pub fn history(&self) -> Vec<Record> {
-        std::fs::read_to_string(self.history_file())
+        std::fs::read(self.history_file())
             .unwrap_or_default()
-            .lines()
-            .filter_map(|line| serde_json::from_str(line).ok())
+            .split(|&b| b == b'\n')
+            .filter_map(|line| serde_json::from_slice(line).ok())
             .collect()
     }
 
@@ -483,10 +486,19 @@ mod tests {
             .unwrap()
             .write_all(b"{\"time\":2,\"comm")
             .unwrap();
+        // A write cut inside a character leaves bytes that are not UTF-8:
+        // found by fuzz target gitops_store, which lost the whole history.
+        store.record(&record("x", Outcome::Failed)).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(store.history_file())
+            .unwrap()
+            .write_all(b"{\"reason\":\"\xe2\x82")
+            .unwrap();
         store.record(&record("b", Outcome::RolledBack)).unwrap();
         let history = store.history();
-        assert_eq!(history.len(), 2, "{history:?}");
-        assert_eq!(history[1].commit, "b");
+        assert_eq!(history.len(), 3, "{history:?}");
+        assert_eq!(history[2].commit, "b");
         assert!(store.remembered_bad("a").is_none());
         store.record(&record("c", Outcome::Refused)).unwrap();
         assert_eq!(store.remembered_bad("c").unwrap().outcome, Outcome::Refused);
