@@ -114,10 +114,10 @@ pub fn run(paths: &HostPaths, normal_dir: &Path, log: &Log) -> Report {
     };
 
     let current = paths.current.display().to_string();
+    let host = Host::load(&paths.host_config);
     let report = match Checkout::current(&paths.current) {
         Ok(Current::Ready(checkout)) => {
             // What the host ran before `current` moved: incumbents keep their claims.
-            let host = Host::load(&paths.host_config);
             let mut plan = plan(&checkout, Some(&paths.previous), &host);
             match OutputDir::open(normal_dir) {
                 Ok(units) => {
@@ -168,7 +168,6 @@ pub fn run(paths: &HostPaths, normal_dir: &Path, log: &Log) -> Report {
 
     // The sync timer's period, whatever the state of `current` (the first
     // sync is what makes it); the static unit has the default.
-    let host = Host::load(&paths.host_config);
     if host.config.sync.remote.is_some()
         && host.config.sync.interval != bbhv_host::Sync::default().interval
     {
