@@ -53,8 +53,8 @@ pub enum StageError {
     #[error("no known-good UKI on the ESP (run `bbhv boot install` first)")]
     NothingGood,
     #[error(
-        "version {new} does not sort after {keep}, the version that stays; systemd-boot boots \
-         the newest version, so it would never boot {new}"
+        "version {new} does not sort after {keep}, a version that stays on the ESP; systemd-boot \
+         boots the newest version, so it would never boot {new}"
     )]
     NotNewer { new: String, keep: String },
 }
@@ -77,13 +77,20 @@ pub fn plan_stage(
             .find(|e| e.state() == State::Good)
             .ok_or(StageError::NothingGood)?,
     };
-    if compare(version.as_str(), keep.version.as_str()) != Ordering::Greater {
+    let slot = keep.slot.other();
+    // systemd-boot boots the newest entry that has tries left: the new UKI
+    // must sort after every one that stays (the kept one, and any other
+    // file left in its slot), or it would never be tried.
+    let newest_staying = sorted(entries)
+        .into_iter()
+        .find(|e| e.slot != slot && e.state() != State::Bad)
+        .unwrap_or(keep);
+    if compare(version.as_str(), newest_staying.version.as_str()) != Ordering::Greater {
         return Err(StageError::NotNewer {
             new: version.to_string(),
-            keep: keep.version.to_string(),
+            keep: newest_staying.version.to_string(),
         });
     }
-    let slot = keep.slot.other();
     let new = Entry {
         slot,
         version: version.clone(),
@@ -175,6 +182,16 @@ mod tests {
         assert_eq!(
             plan_stage(&[], None, &v("3"), 3),
             Err(StageError::NothingGood)
+        );
+        // Another file left in the kept slot, on trial and newer than the
+        // new version, would boot first: found by fuzz target boot_slots.
+        let e = entries(&["bbhv-b-a08.efi", "bbhv-b-0+2-2.efi"]);
+        assert_eq!(
+            plan_stage(&e, Some("bbhv-b-a08.efi"), &v("aa"), 3),
+            Err(StageError::NotNewer {
+                new: "aa".into(),
+                keep: "0".into()
+            })
         );
     }
 }
