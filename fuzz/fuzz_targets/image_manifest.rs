@@ -8,6 +8,12 @@
 //! ASCII and a digest, and then a host path in the store
 //! (`/var/lib/bitbuilder/images/…`) without `..`; accepted pins name valid
 //! image names, each once, never one as both sysext and confext.
+//!
+//! The same text as a SHA256SUMS file (`bbhv_ext::sign::parse_sums`, what
+//! a pull downloads): accepted lines hold 64 lowercase hex digits and a
+//! plain file name (no `/`, no control character); `update_sums` gives a
+//! file that parses back sorted by name, with the updated name once and
+//! every other line kept, and updating it again changes nothing.
 
 #![no_main]
 
@@ -57,5 +63,34 @@ fuzz_target!(|data: &[u8]| {
             );
             assert!(!all[i + 1..].contains(name), "{name:?} twice");
         }
+    }
+    if let Ok(sums) = bbhv_ext::sign::parse_sums(text) {
+        for line in &sums {
+            assert!(line.sha256.len() == 64 && line.sha256.bytes().all(|b| b.is_ascii_hexdigit()));
+            assert!(!line.sha256.bytes().any(|b| b.is_ascii_uppercase()));
+            assert!(
+                !line.name.is_empty() && !line.name.contains('/'),
+                "{line:?}"
+            );
+            assert!(!line.name.chars().any(char::is_control), "{line:?}");
+        }
+        let digest = "ab".repeat(32);
+        let name = sums.first().map_or("new.raw", |l| l.name.as_str());
+        let updated = bbhv_ext::sign::update_sums(text, name, &digest).unwrap();
+        let back = bbhv_ext::sign::parse_sums(&updated).unwrap();
+        assert!(back.windows(2).all(|w| w[0].name <= w[1].name), "{updated}");
+        assert_eq!(
+            back.iter().filter(|l| l.name == name).count(),
+            1,
+            "{updated}"
+        );
+        assert!(back.iter().any(|l| l.name == name && l.sha256 == digest));
+        for line in sums.iter().filter(|l| l.name != name) {
+            assert!(back.iter().any(|l| l.name == line.name), "{line:?} lost");
+        }
+        assert_eq!(
+            bbhv_ext::sign::update_sums(&updated, name, &digest).unwrap(),
+            updated
+        );
     }
 });
