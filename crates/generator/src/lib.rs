@@ -389,9 +389,10 @@ fn resolve_images(
         }
         for container in &tenant.containers {
             let image = read(&container.image, report).and_then(|image| match image.format {
-                ImageFormat::Vm => Err(format!(
-                    "image {:?} is a VM image ({}); allowed: a squashfs, erofs or directory image",
+                ImageFormat::Vm | ImageFormat::Uki => Err(format!(
+                    "image {:?} is a {} image ({}); allowed: a squashfs, erofs or directory image",
                     container.image.as_str(),
+                    image.format,
                     image.source
                 )),
                 _ => Ok(image),
