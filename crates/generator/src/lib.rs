@@ -392,7 +392,11 @@ fn resolve_images(
                 ImageFormat::Vm | ImageFormat::Uki => Err(format!(
                     "image {:?} is a {} image ({}); allowed: a squashfs, erofs or directory image",
                     container.image.as_str(),
-                    image.format,
+                    if image.format == ImageFormat::Vm {
+                        "VM"
+                    } else {
+                        "host UKI"
+                    },
                     image.source
                 )),
                 _ => Ok(image),
