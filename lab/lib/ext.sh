@@ -12,11 +12,18 @@
 #   /srv/bbhv-lab/checkouts/<name>/  images/hello.json + hosts/labguest.json pinning "hello"
 #   /etc/bitbuilder/image_signers    the lab key (trust.image_signers' default path)
 #
+# The same checkouts are also signed commits (ext_repo): each is one commit whose tree is the
+# checkout, signed on the host by the lab's "ops" key (/etc/bitbuilder/allowed_signers), in
+# /srv/tenants.git, the remote of the example host.toml (file://); their ids are in
+# /srv/bbhv-lab/refs/<name>. "empty" pins nothing.
+#
 # Guest side (a check; lab/run installs this file as /usr/local/lib/lab/ext.sh):
-# ext_sync CHECKOUT is the stand-in for `bbhv sync` until it lands (replace its body with
-# `bbhv sync` and nothing else changes): fetch what the checkout pulls, verify it, then
-# flip `current` (keeping `previous`), `bbhv ext apply`, `bbhv reload`. A refused checkout
-# changes nothing. ext_rollback flips back to `previous` (no network).
+# ext_git_sync NAME moves main to the commit of checkout NAME (as a force-push would) and runs
+# the real `bbhv sync --allow-rollback` (the lab moves main back and forth between unrelated
+# checkouts); ext_git_rollback is `bbhv rollback` (offline). The sysext-* scenarios use these.
+# ext_sync CHECKOUT is the older stand-in, kept for image-pull-verify (it lays a checkout
+# over the current generation, keeping the tenants other VM scenarios applied): fetch what the
+# checkout pulls, verify it, flip `current`, `bbhv ext apply`, `bbhv reload`.
 
 EXT_LAB=/srv/bbhv-lab
 EXT_HTTP=127.0.0.1:8099
@@ -71,7 +78,34 @@ ext_fixture() {
     ext_checkout "$root" unsigned "$f/unsigned/hello_5.raw" "$s5" &&
     ext_checkout "$root" wrong-digest-http "$h/serve/hello_2.raw" "$s1" || return 1
   ext_workload "$root" "$keys/lab" || return 1
+  ext_repo "$root" || return 1
   touch "$root$EXT_LAB/.ready"
+}
+
+# ext_repo ROOT: the signed commits of the checkouts (see the top) and host.toml (the
+# example's, which follows file:///srv/tenants.git, unless one is there already).
+ext_repo() {
+  local root=$1 work=${1%/*}/ext-build/repo keys=${1%/*}/ext-build/keys name bare=$1/srv/tenants.git
+  must_be_under "$work" "$LAB_VAR" && must_be_under "$bare" "$LAB_VAR" || return 1
+  safe_rm "$work" && safe_rm "$bare" || return 1
+  rm -f "$keys/ops" "$keys/ops.pub"
+  ssh-keygen -q -t ed25519 -N '' -C ops -f "$keys/ops" || return 1
+  install_host_config "$root" || return 1
+  printf 'ops@lab %s\n' "$(cat "$keys/ops.pub")" > "$root/etc/bitbuilder/allowed_signers" || return 1
+  mkdir -p "$work" "$root$EXT_LAB/refs" "$root$EXT_LAB/checkouts/empty" || return 1
+  git -C "$work" init -q -b main && git -C "$work" config user.name "Lab Ops" &&
+    git -C "$work" config user.email ops@lab && git -C "$work" config gpg.format ssh &&
+    git -C "$work" config user.signingkey "$keys/ops" || return 1
+  for name in empty v1 v2 v1-http v2-http flipped stranger-http unsigned; do
+    git -C "$work" rm -q -r --ignore-unmatch . >/dev/null || return 1
+    echo "lab extensions: $name" > "$work/README"
+    cp -a "$root$EXT_LAB/checkouts/$name/." "$work/" || return 1
+    git -C "$work" add -A && git -C "$work" commit -q -S -m "$name" &&
+      git -C "$work" rev-parse HEAD > "$root$EXT_LAB/refs/$name" || return 1
+  done
+  # refs/lab/last keeps every commit reachable while main moves between them.
+  git init -q --bare "$bare" && git -C "$work" push -q "$bare" main main:refs/lab/last &&
+    git -C "$bare" update-ref refs/heads/main "$(cat "$root$EXT_LAB/refs/empty")"
 }
 
 # ext_workload ROOT KEY: a container image (busybox, squashfs) served at serve-bb/, signed
@@ -141,6 +175,28 @@ ext_sync() {
   ln -sfn "generations/$gen" "$state/current.lab-new" && mv -T "$state/current.lab-new" "$state/current" || return 1
   echo "\$ bbhv ext apply && bbhv reload   # generation $gen"
   bbhv ext apply && bbhv reload
+}
+
+# ext_git_sync NAME: main at the signed commit of checkout NAME, then the real `bbhv sync`.
+# Its exit status (0 applied, 1 refused or rolled back); its output on stdout.
+ext_git_sync() {
+  local id
+  id=$(cat "$EXT_LAB/refs/$1") || return 2
+  git -C /srv/tenants.git update-ref refs/heads/main "$id" || return 2
+  echo "\$ bbhv sync --allow-rollback   # main at $1 ($id)"
+  bbhv sync --allow-rollback 2>&1
+}
+
+# ext_git_rollback: `bbhv rollback` to the previous generation (offline, from the store).
+ext_git_rollback() {
+  echo "\$ bbhv rollback"
+  bbhv rollback 2>&1
+}
+
+# ext_git_reset: the commit that pins nothing: unmerges hello, leaves the store.
+ext_git_reset() {
+  ext_git_sync empty
+  ext_http_down
 }
 
 # ext_rollback: `current` back to `previous`, then apply from the store (no fetch).

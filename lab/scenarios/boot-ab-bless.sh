@@ -1,14 +1,69 @@
-# A/B bless: after the fallback, `bbhv boot stage` puts a good UKI into slot b (replacing the
-# bad one; slot a stays). systemd-boot boots it on trial (bbhv-b-3+3.efi -> +2-1), it reaches
-# boot-complete.target and systemd-bless-boot renames it to bbhv-b-3.efi; the next boot boots
-# it again as the default, and slot a is still there as the fallback.
+# A/B bless, through git-ops: after the fallback, `bbhv sync` applies a signed commit whose
+# hosts/labuefi.json pins UKI b-3 (version and sha256; images/host-uki.json says where it
+# comes from, its SHA256SUMS signed by a key of trust.image_signers). The sync verifies it
+# (digest, image signature, Secure Boot signature against boot.signing_cert) before the flip
+# and stages it into slot b after the apply (replacing the bad one; slot a stays).
+# systemd-boot boots it on trial (bbhv-b-3+3.efi -> +2-1), it reaches boot-complete.target
+# and systemd-bless-boot renames it to bbhv-b-3.efi; the next boot boots it again as the
+# default, slot a is still the fallback, and a re-sync of a commit pinning the same UKI
+# stages nothing. The commits are made and signed on the host (lab/lib/gitops.sh).
 TIER=uefi
-DESCRIPTION="a good slot b is booted on trial, blessed by systemd-bless-boot at boot-complete.target, and is the default at the next boot; slot a stays"
+DESCRIPTION="bbhv sync of a signed commit pinning UKI b-3 stages slot b; it boots on trial, is blessed by systemd-bless-boot, and is the default at the next boot; slot a stays; a re-sync stages nothing"
+
+# shellcheck source=../lib/gitops.sh
+. "$LAB_DIR/lib/gitops.sh"
+
+# The repository (/srv/tenants.git, followed over file://), the keys, the served UKI and its
+# signed SHA256SUMS; the commits' ids for boot-runner.sh in /var/lib/lab-boot/refs.
+prepare() {
+  local etc=$ROOT/etc/bitbuilder boot=$ROOT/var/lib/lab-boot sha
+  local serve=$ROOT/var/lib/lab-boot/serve work=$LAB_DATA/work
+  must_be_under "$serve" "$LAB_VAR" && must_be_under "$work" "$LAB_VAR" || return 1
+  [ -f "$boot/b-3.efi" ] || { echo "no $boot/b-3.efi" >&2; return 1; }
+  mkdir -p "$serve" "$work" "$boot/refs" || return 1
+  cp "$boot/b-3.efi" "$serve/b-3.efi" || return 1
+  sha=$(sha256sum "$serve/b-3.efi" | cut -c1-64)
+  ssh-keygen -q -t ed25519 -N '' -C lab-trusted -f "$LAB_DATA/trusted" || return 1
+  ssh-keygen -q -t ed25519 -N '' -C lab-images -f "$LAB_DATA/images" || return 1
+  printf 'ops@lab %s\n' "$(cat "$LAB_DATA/trusted.pub")" > "$etc/allowed_signers" || return 1
+  printf 'images@lab %s\n' "$(cat "$LAB_DATA/images.pub")" > "$etc/image_signers" || return 1
+  echo "$sha *b-3.efi" > "$serve/SHA256SUMS" || return 1
+  ssh-keygen -q -Y sign -n bbhv-image -f "$LAB_DATA/images" "$serve/SHA256SUMS" </dev/null || return 1
+  # host.toml: uefi.sh's [boot], and what the sync needs. hostname first (a top-level key).
+  { echo 'hostname = "labuefi"'; cat "$etc/host.toml"; cat <<'EOF'
+[sync]
+remote = "file:///srv/tenants.git"
+branch = "main"
+health_deadline = "60s"
+[trust]
+allowed_signers = "/etc/bitbuilder/allowed_signers"
+image_signers = "/etc/bitbuilder/image_signers"
+EOF
+  } > "$etc/host.toml.new" && mv "$etc/host.toml.new" "$etc/host.toml" || return 1
+  git -C "$work" init -q -b main &&
+    git -C "$work" config user.name "Lab Ops" && git -C "$work" config user.email ops@lab &&
+    git -C "$work" config gpg.format ssh && git -C "$work" config user.signingkey "$LAB_DATA/trusted" &&
+    echo "lab host" > "$work/README" || return 1
+  gitops_commit empty || return 1
+  mkdir -p "$work/images" "$work/hosts" || return 1
+  printf '{ "schemaVersion": 1, "format": "uki", "source": "file:///var/lib/lab-boot/serve/b-3.efi", "sha256": "%s" }\n' \
+    "$sha" > "$work/images/host-uki.json" || return 1
+  printf '{ "schemaVersion": 1, "uki": { "image": "host-uki", "version": "3", "sha256": "%s" } }\n' \
+    "$sha" > "$work/hosts/labuefi.json" || return 1
+  gitops_commit pin-b3 || return 1
+  echo "lab host, again" > "$work/README" && gitops_commit pin-b3-again || return 1
+  gitops_publish "$ROOT" empty || return 1
+  cp "$LAB_DATA/refs/pin-b3" "$LAB_DATA/refs/pin-b3-again" "$boot/refs/"
+}
 
 check() {
   local r="$LAB_DATA/results.txt"
-  grep -a -q '^@@STEP 2 staged b-3' "$r" || fail "bbhv boot stage of b-3 failed (uefi.results.log)"
-  grep -a -q 'removed bbhv-b-2+0-3.efi (slot b)' "$r" || fail "the bad slot b was not replaced"
+  grep -a -q '^@@STEP 2 synced b-3' "$r" || fail "bbhv sync of the commit pinning b-3 failed (uefi.results.log)"
+  grep -a 'staged UKI bbhv-b-3+3 into slot b' "$r" ||
+    fail "the sync did not stage UKI b-3 into slot b"
+  expect_eq "the ESP after the sync" \
+    "$(sed -n '/^@@STEP 2 synced b-3/,/^@@REBOOT 2/p' "$r" | grep -a '^bbhv-.*\.efi$' | tr '\n' ' ')" \
+    "bbhv-a-1.efi bbhv-b-3+3.efi "
   boot_line 3 || fail "no boot after staging b-3"
   expect_eq "boot 3 booted" "$(boot_field 3 uki)" b-3
   expect_eq "LoaderEntrySelected at boot 3" "$(selected 3)" bbhv-b-3.efi
@@ -26,6 +81,11 @@ check() {
   # systemd's own view (bootctl list at boot 4) agrees: b-3 is the default and was selected.
   sed -n '/^@@BOOT 4 /,$p' "$r" | grep -a -B2 -E '^ +id: bbhv-b-3\.efi$' | tee /dev/stderr |
     grep -q '(default) (selected)$' || fail "bootctl list does not show bbhv-b-3.efi as default and selected"
+  # A new commit pinning the same UKI: applied, nothing staged, the slots as they were.
+  grep -a '^@@RESYNC 4 ' "$r"
+  expect_eq "re-sync of the same pin: exit status and slot files" \
+    "$(sed -n 's/^@@RESYNC 4 //p' "$r" | sed 's/ *$//')" "0 bbhv-a-1.efi bbhv-b-3.efi"
+  [ "$(grep -a -c 'staged UKI ' "$r")" = 1 ] || fail "the re-sync staged the UKI again"
   grep -a -q '^@@DONE 4' "$r" || fail "the sequence did not finish at boot 4"
   return 0
 }

@@ -3,39 +3,34 @@
 # in no other tenant's container nor on the host: mount-generator layers it into the
 # container's overlay root, above the image. The tree passes `bbhv ext build --kind
 # confext`'s checks (only etc/, no device nodes, no setuid).
+# Applied by the real `bbhv sync` of a signed commit (lab/lib/gitops.sh: made on the host,
+# fetched over git:// from the guest's git daemon).
 TIER=container
-DESCRIPTION="a tenant's confext is in its own container's /etc, not in another tenant's nor the host's"
+DESCRIPTION="a tenant's confext, applied by bbhv sync of a signed commit, is in its own container's /etc, not in another tenant's nor the host's"
+
+# shellcheck source=../lib/gitops.sh
+. "$LAB_DIR/lib/gitops.sh"
 
 A=lab-cfa
 B=lab-cfb
 
 prepare() {
-  local repo=$LAB_DATA/repo t
-  mkdir -p "$repo/images" "$repo/extensions/cfa-conf/etc/lab-confext"
-  busybox_image "$ROOT" busybox
-  tenants_on_tmpfs "$ROOT"
+  local repo=$LAB_DATA/work t ext
+  gitops_init "$ROOT"
+  gitops_busybox "$ROOT"
+  mkdir -p "$repo/extensions/cfa-conf/etc/lab-confext"
   echo "confext of $A" > "$repo/extensions/cfa-conf/etc/lab-confext/motd"
   # The same tree as a confext image: the build's tree checks accept it.
   "$ROOT/usr/bin/bbhv" ext build "$repo/extensions/cfa-conf" --kind confext --name cfa-conf \
     --output "$LAB_DATA/cfa-conf.raw"
-  echo '{ "schemaVersion": 1, "format": "directory", "file": "busybox" }' > "$repo/images/busybox.json"
   for t in $A $B; do
-    mkdir -p "$repo/tenants/$t"
-    local ext='[]'
+    ext='[]'
     [ "$t" = "$A" ] && ext='["cfa-conf"]'
-    cat > "$repo/tenants/$t/metadata.json" <<EOJ
-{
-  "schemaVersion": 1, "id": "$t", "enabled": false,
-  "containers": {
-    "c": {
-      "image": "busybox", "extensions": $ext,
-      "command": ["/bin/sh", "-c", "echo \"MOTD \$(cat /etc/lab-confext/motd 2>/dev/null || echo none)\"; exec sleep infinity"]
-    }
-  }
-}
-EOJ
+    gitops_tenant "$t" ', "enabled": false, "containers": { "c": { "image": "busybox", "extensions": '"$ext"',
+      "command": ["/bin/sh", "-c", "echo \"MOTD $(cat /etc/lab-confext/motd 2>/dev/null || echo none)\"; exec sleep infinity"] } }'
   done
-  apply_repo "$ROOT" "$repo" >/dev/null
+  gitops_commit confexts
+  gitops_publish "$ROOT" confexts
 }
 
 # motd_of TENANT: what the tenant's container found in /etc/lab-confext/motd.
@@ -46,6 +41,9 @@ motd_of() {
 }
 
 check() {
+  gitops_daemon
+  expect_sync 0
+  expect_current confexts
   nspawn_settings "$A.c" "$B.c"
   run systemctl start "tenant@$A.service" "systemd-nspawn@$A.c.service" "tenant@$B.service" \
     "systemd-nspawn@$B.c.service" || fail "the tenants do not start"

@@ -1,7 +1,8 @@
-# One flipped byte gets an image refused, and the previous one stays active: a checkout whose
-# image was changed after signing, one signed by a key the host does not trust, and one
-# without a signature are each refused, naming the image and the reason; a stored image
-# changed on disk is refused at verification (the check `bbhv sync` runs before a commit).
+# One flipped byte gets an image refused, and the previous one stays active: `bbhv sync`
+# refuses a signed commit whose image was changed after signing, one whose image is signed
+# by a key the host does not trust, and one whose image has no signature, each naming the
+# image and the reason; a stored image changed on disk is refused at verification (the check
+# `bbhv sync` runs before a commit).
 TIER=vm
 DESCRIPTION="a tampered, unsigned or untrusted sysext is refused by name; the previous one stays merged"
 
@@ -10,10 +11,10 @@ prepare() {
   ext_fixture "$ROOT"
 }
 
-# refused CHECKOUT REASON: ext_sync refuses it with REASON, and hello-v1 stays.
+# refused NAME REASON: bbhv sync refuses the commit NAME with REASON, and hello-v1 stays.
 refused() {
   local out
-  out=$(ext_sync "$EXT_LAB/checkouts/$1" 2>&1) && fail "checkout $1 was accepted"
+  out=$(ext_git_sync "$1" 2>&1) && fail "commit $1 was accepted"
   echo "$out"
   echo "$out" | grep -q "image hello: refused: .*$2" || fail "checkout $1: no refusal naming hello and '$2'"
   expect_eq "bbhv-hello after refusing $1" "$(ext_hello)" hello-v1
@@ -22,7 +23,7 @@ refused() {
 check() {
   . /usr/local/lib/lab/ext.sh
   ext_http_up || fail "cannot start httpd"
-  ext_sync "$EXT_LAB/checkouts/v1" || fail "the signed v1 checkout was refused"
+  ext_git_sync v1 || fail "bbhv sync refused the signed v1 commit"
   expect_eq "bbhv-hello" "$(ext_hello)" hello-v1
   cur=$(readlink /var/lib/bitbuilder/current)
   refused flipped "has sha256 [0-9a-f]*; images/hello.json pins"
@@ -40,5 +41,5 @@ check() {
   echo "$out"
   expect_eq "bbhv-hello at the end" "$(ext_hello)" hello-v1
   rm -f "/var/lib/bitbuilder/images/sha256-$sha"*
-  ext_reset
+  ext_git_reset || fail "the sync of the commit that pins nothing failed"
 }

@@ -5,9 +5,11 @@
 #            the foreign-signed UKI ahead of systemd-boot (the firmware must refuse both on
 #            every boot), stage the bad UKI into slot b, reboot
 #   (slot b panics three times; systemd-boot counts the tries and falls back to a)
-#   phase 2 (slot a again): drop the firmware entries, stage a good UKI into slot b, reboot
+#   phase 2 (slot a again): drop the firmware entries, stage a good UKI into slot b (through
+#            `bbhv sync` of a signed commit pinning it, when boot-ab-bless prepared one), reboot
 #   phase 3 (slot b on trial): systemd-bless-boot blesses it at boot-complete.target; reboot
-#   phase 4 (slot b, blessed, the default): power off
+#   phase 4 (slot b, blessed, the default): a re-sync pinning the same UKI stages nothing;
+#            power off
 # It reports facts on the virtio-serial port lab.results; the scenarios' checks judge them on
 # the host (lab/lib/uefi.sh). No errexit: every phase must end in a reboot or a poweroff.
 set -uo pipefail
@@ -66,8 +68,18 @@ case $phase in
       efibootmgr -q -b "$b" -B
     done
     efibootmgr
-    step "stage b-3"
-    if bbhv boot stage --uki "$S/b-3.efi" --version 3; then step "staged b-3"; else step "stage b-3 failed: $?"; fi
+    # Through git-ops when boot-ab-bless prepared its repository (a signed commit pinning
+    # UKI b-3 in hosts/labuefi.json): `bbhv sync` verifies and stages it. Without it, by hand.
+    if [ -f "$S/refs/pin-b3" ]; then
+      git -C /srv/tenants.git update-ref refs/heads/main "$(cat "$S/refs/pin-b3")"
+      step "sync b-3"
+      bbhv sync; rc=$?
+      if [ $rc = 0 ]; then step "synced b-3"; else step "sync b-3 failed: $rc"; fi
+      bbhv history | tail -3
+    else
+      step "stage b-3"
+      if bbhv boot stage --uki "$S/b-3.efi" --version 3; then step "staged b-3"; else step "stage b-3 failed: $?"; fi
+    fi
     ls /efi/EFI/Linux
     next 3 ;;
   3)
@@ -78,5 +90,11 @@ case $phase in
     next 4 ;;
   *)
     bootctl list --no-pager 2>&1 | head -30
+    # Idempotent: a new commit that pins the same UKI applies and stages nothing.
+    if [ -f "$S/refs/pin-b3-again" ]; then
+      git -C /srv/tenants.git update-ref refs/heads/main "$(cat "$S/refs/pin-b3-again")"
+      bbhv sync; rc=$?
+      echo "@@RESYNC $n $rc $(find /efi/EFI/Linux -maxdepth 1 -name 'bbhv-*.efi' -printf '%f\n' | sort | tr '\n' ' ')"
+    fi
     finish ;;
 esac

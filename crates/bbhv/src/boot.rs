@@ -128,7 +128,7 @@ fn config() -> anyhow::Result<Boot> {
     }
 }
 
-fn efivars() -> PathBuf {
+pub(crate) fn efivars() -> PathBuf {
     std::env::var_os("BBHV_EFIVARS").map_or_else(|| EFIVARS.into(), PathBuf::from)
 }
 

@@ -74,9 +74,78 @@ impl Effects for HostEffects {
     fn verify_images(&self, checkout: &std::path::Path) -> Result<(), String> {
         let (config, paths) = host_config();
         let opts = bbhv_ext::ApplyOptions::host(&config, paths.images_dir);
-        bbhv_ext::fetch_and_verify(checkout, &opts, false)
+        bbhv_ext::fetch_and_verify(checkout, &opts, false).map_err(|e| e.to_string())?;
+        // The pinned UKI, before the commit is accepted: the image's digest
+        // and signature, its Secure Boot signature and version, and that
+        // the slots can take it (or hold it already).
+        let Some(uki) = bbhv_ext::verify_uki(checkout, &opts).map_err(|e| e.to_string())? else {
+            return Ok(());
+        };
+        let boot = &config.boot;
+        let refused = |e: bbhv_boot::esp::Error| format!("image {}: refused: {e}", uki.pin.image);
+        bbhv_boot::esp::check_uki(&uki.path, &uki.pin.version, &boot.signing_cert)
+            .map_err(refused)?;
+        let (entries, _) = bbhv_boot::esp::scan(&boot.esp).map_err(refused)?;
+        let booted = bbhv_boot::esp::firmware(&crate::boot::efivars()).entry_selected;
+        bbhv_boot::plan_pin(&entries, booted.as_deref(), &uki.pin.version, boot.tries)
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| format!("image {}: refused: {e}", uki.pin.image))
+    }
+
+    fn stage_uki(&self, checkout: &std::path::Path) -> Result<Option<String>, String> {
+        let (config, paths) = host_config();
+        let opts = bbhv_ext::ApplyOptions::host(&config, paths.images_dir);
+        let Some(uki) = bbhv_ext::verify_uki(checkout, &opts).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let vars = crate::boot::efivars();
+        let outcome = bbhv_boot::stage_pin(&bbhv_boot::StageRequest {
+            esp: &config.boot.esp,
+            uki: &uki.path,
+            version: &uki.pin.version,
+            sha256: Some(&uki.pin.sha256),
+            cert: &config.boot.signing_cert,
+            tries: config.boot.tries,
+            efivars: &vars,
+        })
+        .map_err(|e| format!("UKI {} ({}): {e}", uki.pin.version, uki.pin.image))?;
+        Ok(match outcome {
+            // Idempotent: the slots hold it; nothing to say.
+            bbhv_boot::PinOutcome::Held(_) => None,
+            bbhv_boot::PinOutcome::Staged(staged) => Some(format!(
+                "staged UKI {} into slot {} ({}, {} tries, sha256 {}); slot {} ({}) stays the fallback; it boots at the next reboot",
+                staged.plan.file_name.trim_end_matches(".efi"),
+                staged.plan.slot,
+                staged.path.display(),
+                config.boot.tries,
+                staged.sha256,
+                staged.plan.keep.slot,
+                staged.plan.keep.file_name()
+            )),
+        })
+    }
+
+    fn unstage_uki(&self, checkout: &std::path::Path) -> Result<Option<String>, String> {
+        let (config, _) = host_config();
+        let hostname = bbhv_ext::ApplyOptions::host(&config, Default::default()).hostname;
+        let pins = bbhv_ext::Pins::read(checkout, &hostname).map_err(|e| e.to_string())?;
+        // A generation that pins no UKI leaves the boot slots alone.
+        let Some(pin) = pins.uki else {
+            return Ok(None);
+        };
+        let removed = bbhv_boot::unstage(
+            &config.boot.esp,
+            &crate::boot::efivars(),
+            Some(&pin.version),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((!removed.is_empty()).then(|| {
+            format!(
+                "withdrew the staged UKI {} (never booted): the generation rolled back to pins {}",
+                removed.join(", "),
+                pin.version
+            )
+        }))
     }
 
     fn apply_extensions(&self, checkout: &std::path::Path) -> Result<(), String> {

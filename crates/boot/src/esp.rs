@@ -10,7 +10,7 @@ use sha2::{Digest as _, Sha256};
 use crate::efivar;
 use crate::entry::{Entry, LINUX_DIR, Slot, Version};
 use crate::loader;
-use crate::plan::{StageError, StagePlan, plan_stage};
+use crate::plan::{PinAction, StageError, StagePlan, plan_pin, plan_stage, plan_unstage};
 use crate::status::{Firmware, Status};
 use crate::tools::{self, ToolError};
 
@@ -303,6 +303,55 @@ pub fn stage(req: &StageRequest<'_>) -> Result<Staged, Error> {
     })
 }
 
+/// What [`stage_pin`] did.
+#[derive(Debug, Clone)]
+pub enum PinOutcome {
+    /// A slot holds the pinned UKI already (its file, the same digest).
+    Held(String),
+    Staged(Staged),
+}
+
+/// The git-ops seam: the pinned UKI (already verified, `req.sha256` set) is
+/// staged unless a slot holds its version. A slot with that version but
+/// other bytes is an error: one version, one UKI.
+pub fn stage_pin(req: &StageRequest<'_>) -> Result<PinOutcome, Error> {
+    let (entries, _) = scan(req.esp)?;
+    let booted = firmware(req.efivars).entry_selected;
+    match plan_pin(&entries, booted.as_deref(), req.version, req.tries)? {
+        PinAction::Held(entry) => {
+            let path = req.esp.join(LINUX_DIR).join(entry.file_name());
+            let got = sha256(&path)?;
+            match req.sha256 {
+                Some(want) if !want.eq_ignore_ascii_case(&got) => Err(Error::Digest {
+                    path,
+                    want: want.to_owned(),
+                    got,
+                }),
+                _ => Ok(PinOutcome::Held(entry.file_name())),
+            }
+        }
+        PinAction::Stage(_) => stage(req).map(PinOutcome::Staged),
+    }
+}
+
+/// After a git rollback to a generation pinning `pinned`: removes the
+/// staged, never-booted UKIs of other versions ([`plan_unstage`]). The
+/// files removed.
+pub fn unstage(esp: &Path, efivars: &Path, pinned: Option<&Version>) -> Result<Vec<String>, Error> {
+    let (entries, _) = scan(esp)?;
+    let booted = firmware(efivars).entry_selected;
+    let remove = plan_unstage(&entries, booted.as_deref(), pinned);
+    let linux = esp.join(LINUX_DIR);
+    for name in &remove {
+        let path = linux.join(name);
+        fs::remove_file(&path).map_err(io(&path))?;
+    }
+    if !remove.is_empty() {
+        sync_dir(&linux)?;
+    }
+    Ok(remove)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,5 +402,60 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = scan(dir.path()).unwrap_err().to_string();
         assert!(e.contains("EFI/Linux is not a directory"), "{e}");
+    }
+
+    #[test]
+    fn a_held_pin_is_checked_by_digest_and_a_rollback_unstages() {
+        let esp = tempfile::tempdir().unwrap();
+        let linux = esp.path().join(LINUX_DIR);
+        fs::create_dir_all(&linux).unwrap();
+        fs::write(linux.join("bbhv-a-1.efi"), b"uki 1").unwrap();
+        fs::write(linux.join("bbhv-b-3+3.efi"), b"uki 3").unwrap();
+        let vars = tempfile::tempdir().unwrap();
+        fs::write(
+            vars.path()
+                .join(format!("LoaderEntrySelected-{}", efivar::LOADER_GUID)),
+            utf16_var("bbhv-a-1.efi"),
+        )
+        .unwrap();
+        let uki = esp.path().join("new.efi");
+        fs::write(&uki, b"uki 3").unwrap();
+        let digest = sha256(&uki).unwrap();
+        let version = Version::parse("3").unwrap();
+        let req = StageRequest {
+            esp: esp.path(),
+            uki: &uki,
+            version: &version,
+            sha256: Some(&digest),
+            cert: Path::new("/nonexistent.crt"),
+            tries: 3,
+            efivars: vars.path(),
+        };
+        // Held: no tool runs (the certificate does not even exist), nothing changes.
+        let held = stage_pin(&req).unwrap();
+        assert!(
+            matches!(&held, PinOutcome::Held(f) if f == "bbhv-b-3+3.efi"),
+            "{held:?}"
+        );
+        // The same version with other bytes is refused, naming both digests.
+        let other = "0".repeat(64);
+        let e = stage_pin(&StageRequest {
+            sha256: Some(&other),
+            ..req.clone()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("bbhv-b-3+3.efi: sha256 is"), "{e}");
+        // A rollback to a generation pinning 1 withdraws the staged 3.
+        let one = Version::parse("1").unwrap();
+        assert_eq!(
+            unstage(esp.path(), vars.path(), Some(&one)).unwrap(),
+            vec!["bbhv-b-3+3.efi".to_string()]
+        );
+        assert!(!linux.join("bbhv-b-3+3.efi").exists() && linux.join("bbhv-a-1.efi").exists());
+        assert!(
+            unstage(esp.path(), vars.path(), Some(&one))
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -19,5 +19,5 @@ pub mod tools;
 pub mod version;
 
 pub use entry::{Counter, Entry, Slot, State, Version};
-pub use esp::{StageRequest, Staged, stage};
-pub use plan::{StageError, StagePlan, plan_stage};
+pub use esp::{PinOutcome, StageRequest, Staged, stage, stage_pin, unstage};
+pub use plan::{PinAction, StageError, StagePlan, plan_pin, plan_stage, plan_unstage};

@@ -111,6 +111,55 @@ pub fn plan_stage(
     })
 }
 
+/// What a git-ops sync does with the UKI a commit pins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinAction {
+    /// A slot already holds the pinned version (good, on trial or failed):
+    /// nothing is staged. A failed one is not tried again until the pin
+    /// changes, or every sync would loop through its tries.
+    Held(Entry),
+    /// Stage it.
+    Stage(StagePlan),
+}
+
+/// Plans the pinned `version`: held by a slot, or staged into the inactive one.
+pub fn plan_pin(
+    entries: &[Entry],
+    booted: Option<&str>,
+    version: &Version,
+    tries: u32,
+) -> Result<PinAction, StageError> {
+    if let Some(held) = entries.iter().find(|e| e.version == *version) {
+        return Ok(PinAction::Held(held.clone()));
+    }
+    plan_stage(entries, booted, version, tries).map(PinAction::Stage)
+}
+
+/// After a git rollback to a generation that pins `pinned`: the slot files
+/// to withdraw. Those are staged UKIs never booted (`+TRIES`, no tries
+/// done, not the running one) of another version: the commit that staged
+/// them was left, so the next boot must not switch to them. A slot that
+/// was booted (on trial, blessed or failed) is the boot's own business and
+/// stays; so does everything when the generation pins no UKI.
+pub fn plan_unstage(
+    entries: &[Entry],
+    booted: Option<&str>,
+    pinned: Option<&Version>,
+) -> Vec<String> {
+    let Some(pinned) = pinned else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter(|e| {
+            e.version != *pinned
+                && matches!(e.counter, Some(Counter { done: None, .. }))
+                && booted != Some(e.id().as_str())
+        })
+        .map(Entry::file_name)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +242,51 @@ mod tests {
                 keep: "0".into()
             })
         );
+    }
+
+    #[test]
+    fn a_pin_the_slots_hold_stages_nothing() {
+        // Staged and not booted yet, blessed, or failed: held, not staged again.
+        for names in [
+            ["bbhv-a-1.efi", "bbhv-b-3+3.efi"],
+            ["bbhv-a-1.efi", "bbhv-b-3.efi"],
+            ["bbhv-a-1.efi", "bbhv-b-3+0-3.efi"],
+        ] {
+            let e = entries(&names);
+            let got = plan_pin(&e, Some("bbhv-a-1.efi"), &v("3"), 3).unwrap();
+            assert_eq!(got, PinAction::Held(e[1].clone()), "{names:?}");
+        }
+        let e = entries(&["bbhv-a-1.efi", "bbhv-b-2+0-3.efi"]);
+        let PinAction::Stage(plan) = plan_pin(&e, Some("bbhv-a-1.efi"), &v("3"), 3).unwrap() else {
+            panic!("not staged")
+        };
+        assert_eq!(plan.file_name, "bbhv-b-3+3.efi");
+        // An older pin than what runs is refused, as a stage is.
+        let e = entries(&["bbhv-a-5.efi"]);
+        assert!(plan_pin(&e, Some("bbhv-a-5.efi"), &v("4"), 3).is_err());
+    }
+
+    #[test]
+    fn a_rollback_withdraws_only_what_was_staged_and_never_booted() {
+        let e = entries(&["bbhv-a-1.efi", "bbhv-b-3+3.efi"]);
+        let booted = Some("bbhv-a-1.efi");
+        assert_eq!(
+            plan_unstage(&e, booted, Some(&v("1"))),
+            vec!["bbhv-b-3+3.efi".to_string()]
+        );
+        // The generation gone back to pins that very UKI, or pins none: kept.
+        assert!(plan_unstage(&e, booted, Some(&v("3"))).is_empty());
+        assert!(plan_unstage(&e, booted, None).is_empty());
+        // Booted already (on trial now, failed, blessed): kept.
+        for names in [
+            ["bbhv-a-1.efi", "bbhv-b-3+2-1.efi"],
+            ["bbhv-a-1.efi", "bbhv-b-3+0-3.efi"],
+            ["bbhv-a-1.efi", "bbhv-b-3.efi"],
+        ] {
+            assert!(
+                plan_unstage(&entries(&names), booted, Some(&v("1"))).is_empty(),
+                "{names:?}"
+            );
+        }
     }
 }

@@ -11,7 +11,20 @@
 //! { "schemaVersion": 1, "sysexts": ["hello"], "confexts": ["motd"] }
 //! ```
 //!
-//! Each name is an image of the same checkout (`images/<name>.json`, with
+//! It may also pin the host's own UKI (docs/boot.md), by version and
+//! digest, and name the image it comes from:
+//!
+//! ```json
+//! { "schemaVersion": 1,
+//!   "uki": { "image": "host-uki", "version": "3", "sha256": "<64 hex>" } }
+//! ```
+//!
+//! `images/host-uki.json` is a `"format": "uki"` image with `source` and
+//! the same `sha256`: pulled and verified like an extension image, its
+//! Secure Boot signature checked by `bbhv-boot` before the commit is
+//! accepted ([`verify_uki`]), staged after the apply.
+//!
+//! Each extension name is an image of the same checkout (`images/<name>.json`, with
 //! `source` and `sha256`: the version is the digest, so the commit pins
 //! it), built as extension `<name>`. The images stay in the store after a
 //! newer commit replaces them: applying the older checkout again relinks
@@ -39,6 +52,55 @@ pub struct Pins {
     pub file: Option<String>,
     pub sysexts: Vec<String>,
     pub confexts: Vec<String>,
+    /// The host's UKI, when pinned.
+    pub uki: Option<UkiPin>,
+}
+
+/// `"uki"` of `hosts/<hostname>.json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UkiPin {
+    /// `images/<image>.json`, of `"format": "uki"`.
+    pub image: String,
+    /// Its `.osrel` `IMAGE_VERSION`, the slot's version.
+    pub version: bbhv_boot::Version,
+    pub sha256: String,
+}
+
+impl UkiPin {
+    fn parse(value: &Value, bad: &dyn Fn(String) -> Error) -> Result<UkiPin, Error> {
+        const KEYS: [&str; 3] = ["image", "sha256", "version"];
+        let Value::Object(map) = value else {
+            return Err(bad(
+                "/uki: allowed: {\"image\": NAME, \"version\": VERSION, \"sha256\": DIGEST}".into(),
+            ));
+        };
+        for key in map.keys() {
+            if !KEYS.contains(&key.as_str()) {
+                return Err(bad(format!(
+                    "/uki/{key}: unknown key {key:?}; allowed here: {}",
+                    KEYS.join(", ")
+                )));
+            }
+        }
+        let string = |key: &str, what: &str| -> Result<&str, Error> {
+            map.get(key).and_then(Value::as_str).ok_or_else(|| {
+                bad(format!(
+                    "/uki/{key}: missing or not a string; allowed: {what}"
+                ))
+            })
+        };
+        let image = string("image", "an image name (images/<name>.json)")?;
+        crate::build::check_name(image).map_err(|e| bad(format!("/uki/image: {e}")))?;
+        let version = bbhv_boot::Version::parse(string("version", "the UKI's version")?)
+            .map_err(|e| bad(format!("/uki/version: {e}")))?;
+        let sha256 = string("sha256", "64 lowercase hex digits")?;
+        bbhv_spec::image::Sha256::parse(sha256).map_err(|e| bad(format!("/uki/sha256: {e}")))?;
+        Ok(UkiPin {
+            image: image.to_owned(),
+            version,
+            sha256: sha256.to_owned(),
+        })
+    }
 }
 
 impl Pins {
@@ -60,7 +122,7 @@ impl Pins {
         let Value::Object(map) = value else {
             return Err(bad("not an object; expected {\"schemaVersion\": 1, \"sysexts\": [...], \"confexts\": [...]}".into()));
         };
-        const KEYS: [&str; 3] = ["confexts", "schemaVersion", "sysexts"];
+        const KEYS: [&str; 4] = ["confexts", "schemaVersion", "sysexts", "uki"];
         for key in map.keys() {
             if !KEYS.contains(&key.as_str()) {
                 return Err(bad(format!(
@@ -102,6 +164,7 @@ impl Pins {
             file: Some(file.to_owned()),
             sysexts: list("sysexts")?,
             confexts: list("confexts")?,
+            uki: map.get("uki").map(|v| UkiPin::parse(v, &bad)).transpose()?,
         };
         if let Some(name) = pins.sysexts.iter().find(|n| pins.confexts.contains(n)) {
             return Err(bad(format!(
@@ -285,6 +348,60 @@ pub fn fetch_and_verify(
     verify_checkout(checkout, opts)
 }
 
+/// The host's pinned UKI, verified as an image: in the store, the bytes
+/// both the pin and `images/<image>.json` name, its SHA256SUMS signed by a
+/// trusted key. `None` when nothing is pinned. (Its Secure Boot signature
+/// is `bbhv-boot`'s to check, against `[boot]`'s certificate.)
+pub fn verify_uki(checkout: &Path, opts: &ApplyOptions) -> Result<Option<VerifiedUki>, Error> {
+    let pins = Pins::read(checkout, &opts.hostname)?;
+    let Some(pin) = pins.uki else {
+        return Ok(None);
+    };
+    let refused = |reason: String| Error::Refused {
+        image: pin.image.clone(),
+        reason,
+    };
+    let image = checkout_image(checkout, &pin.image)?;
+    if image.format != bbhv_spec::image::ImageFormat::Uki {
+        return Err(refused(format!(
+            "{} is a {} image; the UKI {} pins must be \"format\": \"uki\"",
+            image.source,
+            image.format,
+            pins.file.as_deref().unwrap_or("hosts/<hostname>.json")
+        )));
+    }
+    let sha256 = pulled_digest(&image).ok_or_else(|| {
+        refused(format!(
+            "{} has no \"source\" and \"sha256\"; a pinned UKI is a signed, pulled image",
+            image.source
+        ))
+    })?;
+    if sha256 != pin.sha256 {
+        return Err(refused(format!(
+            "{} pins sha256 {}, but {} has {sha256}; they must agree",
+            pins.file.as_deref().unwrap_or("hosts/<hostname>.json"),
+            pin.sha256,
+            image.source
+        )));
+    }
+    let keys = TrustedKeys::load(&opts.signers).map_err(|e| refused(e.to_string()))?;
+    let signer = opts.store.verify(&pin.image, sha256, &keys)?;
+    Ok(Some(VerifiedUki {
+        path: opts.store.paths(sha256).image,
+        pin,
+        signer,
+    }))
+}
+
+/// A pinned UKI, verified as an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedUki {
+    pub pin: UkiPin,
+    /// In the store.
+    pub path: PathBuf,
+    pub signer: String,
+}
+
 /// What an apply changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplyReport {
@@ -402,5 +519,54 @@ fn refresh(kind: Kind) -> Result<(), Error> {
                 String::from_utf8_lossy(&output.stderr).trim()
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod uki_tests {
+    use super::*;
+
+    const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn the_uki_pin_is_parsed_strictly() {
+        let text = format!(
+            r#"{{ "schemaVersion": 1, "uki": {{ "image": "host-uki", "version": "3", "sha256": "{SHA}" }} }}"#
+        );
+        let pins = Pins::parse("hosts/hv1.json", &text).unwrap();
+        let uki = pins.uki.unwrap();
+        assert_eq!(
+            (uki.image.as_str(), uki.version.as_str()),
+            ("host-uki", "3")
+        );
+        assert_eq!(uki.sha256, SHA);
+        for (bad, wants) in [
+            (r#""uki": 3"#.to_owned(), "/uki: allowed:"),
+            (
+                format!(r#""uki": {{ "image": "u", "version": "3", "sha256": "{SHA}", "x": 1 }}"#),
+                "/uki/x: unknown key",
+            ),
+            (
+                format!(r#""uki": {{ "version": "3", "sha256": "{SHA}" }}"#),
+                "/uki/image: missing",
+            ),
+            (
+                format!(r#""uki": {{ "image": "u", "version": "3/..", "sha256": "{SHA}" }}"#),
+                "/uki/version:",
+            ),
+            (
+                r#""uki": { "image": "u", "version": "3", "sha256": "ABC" }"#.to_owned(),
+                "/uki/sha256:",
+            ),
+        ] {
+            let text = format!(r#"{{ "schemaVersion": 1, {bad} }}"#);
+            let e = Pins::parse("hosts/hv1.json", &text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("hosts/hv1.json") && e.contains(wants),
+                "{bad}: {e}"
+            );
+        }
     }
 }

@@ -24,7 +24,8 @@ use std::io::Read as _;
 use std::path::Path;
 
 pub use apply::{
-    ApplyOptions, ApplyReport, Pins, Verified, apply, fetch_and_verify, verify_checkout,
+    ApplyOptions, ApplyReport, Pins, UkiPin, Verified, VerifiedUki, apply, fetch_and_verify,
+    verify_checkout, verify_uki,
 };
 pub use release::{Kind, Release};
 

@@ -262,3 +262,85 @@ fn sign_pull_verify_apply_rollback_collect() {
     assert!(store.paths(&v1.sha256.clone().unwrap()).image.exists());
     assert!(!stored2.exists());
 }
+
+#[test]
+fn a_pinned_uki_is_pulled_and_verified_like_an_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (key, signer_line) = keygen(d, "ops");
+    let signers = d.join("image_signers");
+    std::fs::write(&signers, format!("{signer_line}\n")).unwrap();
+    let serve = d.join("serve");
+    std::fs::create_dir_all(&serve).unwrap();
+    std::fs::write(serve.join("uki-3.efi"), b"MZ not really a UKI").unwrap();
+    let sha = bbhv_ext::sha256_file(&serve.join("uki-3.efi"), |_| {})
+        .unwrap()
+        .0;
+    std::fs::write(serve.join("SHA256SUMS"), format!("{sha} *uki-3.efi\n")).unwrap();
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-Y", "sign", "-n", "bbhv-image", "-f"])
+        .arg(&key)
+        .arg(serve.join("SHA256SUMS"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let c = d.join("c");
+    std::fs::create_dir_all(c.join("images")).unwrap();
+    std::fs::create_dir_all(c.join("hosts")).unwrap();
+    let image = |format: &str| {
+        std::fs::write(
+            c.join("images/host-uki.json"),
+            format!(
+                r#"{{ "schemaVersion": 1, "format": "{format}", "source": "file://{}/uki-3.efi", "sha256": "{sha}" }}"#,
+                serve.display()
+            ),
+        )
+        .unwrap();
+    };
+    let pin = |sha: &str| {
+        std::fs::write(
+            c.join("hosts/hv1.json"),
+            format!(
+                r#"{{ "schemaVersion": 1, "uki": {{ "image": "host-uki", "version": "3", "sha256": "{sha}" }} }}"#
+            ),
+        )
+        .unwrap();
+    };
+    image("uki");
+    pin(&sha);
+    let store = Store::new(d.join("store"));
+    let options = ApplyOptions {
+        root: d.join("root"),
+        store: store.clone(),
+        signers,
+        hostname: "hv1".into(),
+        refresh: false,
+    };
+    // Not pulled yet: refused, naming the image.
+    let e = bbhv_ext::verify_uki(&c, &options).unwrap_err().to_string();
+    assert!(e.contains("image host-uki: refused:"), "{e}");
+    // What bbhv sync runs first pulls every image with a source, the UKI too.
+    bbhv_ext::fetch_and_verify(&c, &options, false).unwrap();
+    let v = bbhv_ext::verify_uki(&c, &options).unwrap().unwrap();
+    assert_eq!(
+        (v.pin.version.as_str(), v.signer.as_str()),
+        ("3", "ops@test")
+    );
+    assert_eq!(v.path, store.paths(&sha).image);
+    // The host pin and the image must name the same bytes.
+    pin(&"0".repeat(64));
+    let e = bbhv_ext::verify_uki(&c, &options).unwrap_err().to_string();
+    assert!(e.contains("they must agree"), "{e}");
+    // A squashfs image is not a UKI.
+    pin(&sha);
+    image("squashfs");
+    let e = bbhv_ext::verify_uki(&c, &options).unwrap_err().to_string();
+    assert!(e.contains("must be \"format\": \"uki\""), "{e}");
+    // One flipped byte in the store: refused.
+    image("uki");
+    let mut bytes = std::fs::read(&v.path).unwrap();
+    bytes[3] ^= 1;
+    std::fs::write(&v.path, &bytes).unwrap();
+    let e = bbhv_ext::verify_uki(&c, &options).unwrap_err().to_string();
+    assert!(e.contains("the file was changed"), "{e}");
+}

@@ -427,9 +427,14 @@ fn resolve_images(
         }
         for container in &tenant.containers {
             let image = read(&container.image, report).and_then(|image| match image.format {
-                ImageFormat::Vm => Err(format!(
-                    "image {:?} is a VM image ({}); allowed: a squashfs, erofs or directory image",
+                ImageFormat::Vm | ImageFormat::Uki => Err(format!(
+                    "image {:?} is a {} image ({}); allowed: a squashfs, erofs or directory image",
                     container.image.as_str(),
+                    if image.format == ImageFormat::Vm {
+                        "VM"
+                    } else {
+                        "host UKI"
+                    },
                     image.source
                 )),
                 _ => Ok(image),

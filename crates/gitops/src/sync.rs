@@ -41,6 +41,18 @@ pub trait Effects {
     fn apply_extensions(&self, _checkout: &Path) -> Result<(), String> {
         Ok(())
     }
+    /// Stages the UKI a checkout pins into the inactive boot slot
+    /// (docs/boot.md), after the apply was found healthy; nothing when
+    /// the slots already hold it. `Some(what)` when it staged: reported.
+    /// An error rolls the commit back.
+    fn stage_uki(&self, _checkout: &Path) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+    /// After a rollback to `checkout`: withdraws a UKI staged for the
+    /// commit left that has not been booted yet. `Some(what)` when it did.
+    fn unstage_uki(&self, _checkout: &Path) -> Result<Option<String>, String> {
+        Ok(None)
+    }
 }
 
 /// How a sync ended. `Err` is "could not run" (exit 2).
@@ -440,6 +452,25 @@ impl Sync<'_> {
             }]),
             (Ok(()), health) => health,
         };
+        // The boot slot last: only a commit whose apply is healthy gets its
+        // UKI staged; a UKI that cannot be staged rolls the commit back.
+        let health = match health {
+            Health::Healthy => match self.effects.stage_uki(&self.store.generation_dir(new)) {
+                Ok(staged) => {
+                    if let Some(staged) = staged {
+                        self.effects.status(&staged);
+                    }
+                    Health::Healthy
+                }
+                Err(why) => Health::Failed(vec![UnitState {
+                    unit: format!("boot slot ({why})"),
+                    load: "loaded".into(),
+                    active: "failed".into(),
+                    sub: "failed".into(),
+                }]),
+            },
+            other => other,
+        };
         match health {
             Health::Healthy => {
                 self.store
@@ -524,6 +555,15 @@ impl Sync<'_> {
             self.effects.status(&format!(
                 "after the rollback the extensions are not restored: {why}"
             ));
+        }
+        if let Some(to) = to {
+            match self.effects.unstage_uki(&self.store.generation_dir(to)) {
+                Ok(Some(what)) => self.effects.status(&what),
+                Ok(None) => {}
+                Err(why) => self.effects.status(&format!(
+                    "after the rollback the staged UKI is not withdrawn: {why}"
+                )),
+            }
         }
         // The old units are restored; whether they are healthy is reported,
         // and the host stays there either way.

@@ -20,6 +20,9 @@ struct Test {
     images: RefCell<Result<(), String>>,
     extensions: RefCell<Result<(), String>>,
     applied: RefCell<Vec<String>>,
+    /// What stage_uki answers, and "stage GEN" / "unstage GEN" per call.
+    uki: RefCell<Result<Option<String>, String>>,
+    boot: RefCell<Vec<String>>,
 }
 
 impl Test {
@@ -30,6 +33,8 @@ impl Test {
             images: RefCell::new(Ok(())),
             extensions: RefCell::new(Ok(())),
             applied: RefCell::default(),
+            uki: RefCell::new(Ok(None)),
+            boot: RefCell::default(),
         }
     }
 }
@@ -52,6 +57,16 @@ impl Effects for Test {
         let name = checkout.file_name().unwrap().to_string_lossy().into_owned();
         self.applied.borrow_mut().push(name);
         self.extensions.borrow().clone()
+    }
+    fn stage_uki(&self, checkout: &Path) -> Result<Option<String>, String> {
+        let name = checkout.file_name().unwrap().to_string_lossy().into_owned();
+        self.boot.borrow_mut().push(format!("stage {name}"));
+        self.uki.borrow().clone()
+    }
+    fn unstage_uki(&self, checkout: &Path) -> Result<Option<String>, String> {
+        let name = checkout.file_name().unwrap().to_string_lossy().into_owned();
+        self.boot.borrow_mut().push(format!("unstage {name}"));
+        Ok(None)
     }
 }
 
@@ -338,4 +353,74 @@ fn images_gate_the_commit_and_extensions_follow_every_flip() {
     let applied = effects.applied.borrow();
     assert_eq!(applied.len(), 3, "{applied:?}");
     assert_eq!(applied[2], first);
+}
+
+#[test]
+fn the_uki_is_staged_only_after_a_healthy_apply_and_withdrawn_on_rollback() {
+    let (root, upstream, _, effects) = acme();
+    let s = sync(root.path(), &upstream, &effects, "2s");
+    *effects.uki.borrow_mut() = Ok(Some("staged bbhv-b-3+3.efi".into()));
+    assert!(matches!(
+        s.run(&Options::default()).unwrap(),
+        Done::Applied { .. }
+    ));
+    let first = s.store.current_generation().unwrap().name();
+    assert_eq!(*effects.boot.borrow(), vec![format!("stage {first}")]);
+    assert!(
+        effects
+            .lines
+            .borrow()
+            .iter()
+            .any(|l| l == "staged bbhv-b-3+3.efi")
+    );
+
+    // A re-sync of the same commit is up to date: the boot slots are not touched.
+    assert!(matches!(
+        s.run(&Options::default()).unwrap(),
+        Done::UpToDate { .. }
+    ));
+    assert_eq!(effects.boot.borrow().len(), 1);
+
+    // A refused commit (its images do not verify) never reaches the boot slots.
+    upstream.tenant("beta", "");
+    upstream.commit("beta, bad image", Sign::Trusted);
+    *effects.images.borrow_mut() = Err("image \"uki\": sha256 mismatch".into());
+    assert!(matches!(
+        s.run(&Options::default()).unwrap(),
+        Done::Refused { .. }
+    ));
+    assert_eq!(effects.boot.borrow().len(), 1);
+
+    // A UKI that cannot be staged rolls the commit back, and the rollback
+    // withdraws what the commit left staged.
+    *effects.images.borrow_mut() = Ok(());
+    *effects.uki.borrow_mut() = Err("the running UKI has not been blessed yet".into());
+    upstream.write("x", "moved");
+    upstream.commit("beta again", Sign::Trusted);
+    let done = s.run(&Options::default()).unwrap();
+    assert!(
+        matches!(&done, Done::RolledBack { reason, .. } if reason.contains("boot slot (the running UKI has not been blessed yet)")),
+        "{done:?}"
+    );
+    assert_eq!(s.store.current_generation().unwrap().name(), first);
+    let boot = effects.boot.borrow().clone();
+    assert_eq!(boot.len(), 3, "{boot:?}");
+    assert!(boot[1].starts_with("stage "), "{boot:?}");
+    assert_eq!(boot[2], format!("unstage {first}"));
+
+    // An operator rollback withdraws too.
+    *effects.uki.borrow_mut() = Ok(None);
+    upstream.write("x", "moved again");
+    upstream.commit("third", Sign::Trusted);
+    assert!(matches!(
+        s.run(&Options::default()).unwrap(),
+        Done::Applied { .. }
+    ));
+    assert!(matches!(s.rollback(None).unwrap(), Done::RolledBack { .. }));
+    let boot = effects.boot.borrow().clone();
+    assert_eq!(
+        boot.last().unwrap(),
+        &format!("unstage {first}"),
+        "{boot:?}"
+    );
 }

@@ -74,6 +74,9 @@ pub enum ImageFormat {
     Directory,
     /// A virtual machine's boot files (kernel, initrd, disk), each verified.
     Vm,
+    /// The host's own Unified Kernel Image (docs/boot.md), pinned by
+    /// `hosts/<hostname>.json`; never a tenant's.
+    Uki,
 }
 
 impl ImageFormat {
@@ -82,7 +85,7 @@ impl ImageFormat {
         match self {
             ImageFormat::Squashfs => Some("squashfs"),
             ImageFormat::Erofs => Some("erofs"),
-            ImageFormat::Directory | ImageFormat::Vm => None,
+            ImageFormat::Directory | ImageFormat::Vm | ImageFormat::Uki => None,
         }
     }
 }
@@ -94,6 +97,7 @@ impl fmt::Display for ImageFormat {
             ImageFormat::Erofs => "erofs",
             ImageFormat::Directory => "directory",
             ImageFormat::Vm => "vm",
+            ImageFormat::Uki => "uki",
         })
     }
 }
@@ -265,11 +269,12 @@ impl Image {
             Some(Value::String(s)) if s == "erofs" => Some(ImageFormat::Erofs),
             Some(Value::String(s)) if s == "directory" => Some(ImageFormat::Directory),
             Some(Value::String(s)) if s == "vm" => Some(ImageFormat::Vm),
+            Some(Value::String(s)) if s == "uki" => Some(ImageFormat::Uki),
             Some(v) => {
                 problems.push((
                     "/format".into(),
                     format!(
-                        "{}: allowed: \"squashfs\" (the default), \"erofs\", \"directory\" or \"vm\"",
+                        "{}: allowed: \"squashfs\" (the default), \"erofs\", \"directory\", \"vm\" or \"uki\"",
                         show_value(v)
                     ),
                 ));
@@ -368,7 +373,7 @@ impl Image {
     pub fn tree(&self) -> Option<Token> {
         match self.format {
             ImageFormat::Directory => self.host_path(),
-            ImageFormat::Vm => None,
+            ImageFormat::Vm | ImageFormat::Uki => None,
             _ => Some(
                 Token::new(format!("{IMAGE_MOUNT_DIR}/{}", self.name))
                     .expect("an image name makes a token"),
@@ -655,7 +660,7 @@ mod tests {
             ),
             (
                 r#"{ "schemaVersion": 1, "format": "qcow2", "file": "a" }"#,
-                "/format: \"qcow2\": allowed: \"squashfs\" (the default), \"erofs\", \"directory\" or \"vm\"",
+                "/format: \"qcow2\": allowed: \"squashfs\" (the default), \"erofs\", \"directory\", \"vm\" or \"uki\"",
             ),
             (
                 r#"{ "schemaVersion": 1, "format": "directory", "file": "a", "sha256": "x" }"#,
