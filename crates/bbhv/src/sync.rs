@@ -187,6 +187,13 @@ impl Systemd for Offline {
     fn list(&self, _: &[String]) -> Result<Vec<bbhv_systemd::UnitState>, bbhv_systemd::Error> {
         Err(offline("ListUnitsByPatterns"))
     }
+    fn properties(
+        &self,
+        _: &[String],
+        _: &[&str],
+    ) -> Result<Vec<bbhv_systemd::Props>, bbhv_systemd::Error> {
+        Err(offline("Get"))
+    }
 }
 
 fn offline(method: &'static str) -> bbhv_systemd::Error {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::{Error, Job, JobKind, JobOutcome, Systemd, UnitState};
+use crate::{Error, Job, JobKind, JobOutcome, Prop, Props, Systemd, UnitState};
 
 /// One recorded call of a [`Fake`], with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,7 @@ pub enum Call {
     States(Vec<String>),
     MainPid(String),
     List(Vec<String>),
+    Properties(Vec<String>, Vec<String>),
 }
 
 /// A scripted systemd. Units start unknown (load "not-found"); [`Fake::set_state`] makes them
@@ -37,6 +38,7 @@ struct Inner {
     pids: HashMap<String, u32>,
     next_pid: u32,
     failures: HashMap<&'static str, String>,
+    props: HashMap<String, Props>,
 }
 
 impl Fake {
@@ -91,6 +93,15 @@ impl Fake {
     /// The unit's ExecMainPID.
     pub fn set_main_pid(&self, unit: &str, pid: u32) {
         self.lock().pids.insert(unit.to_owned(), pid);
+    }
+
+    /// A property of a unit, as [`Systemd::properties`] returns it.
+    pub fn set_prop(&self, unit: &str, name: &str, value: Prop) {
+        self.lock()
+            .props
+            .entry(unit.to_owned())
+            .or_default()
+            .insert(name.to_owned(), value);
     }
 
     /// The next call of `method` ("Reload", "RunJobs", "ListUnitsByNames", "GetUnit",
@@ -236,6 +247,34 @@ impl Systemd for Fake {
             .filter(|s| s.load != "not-found" || s.active != "inactive")
             .filter(|s| patterns.is_empty() || patterns.iter().any(|p| glob(p, &s.unit)))
             .cloned()
+            .collect())
+    }
+
+    fn properties(&self, units: &[String], names: &[&str]) -> Result<Vec<Props>, Error> {
+        self.props_of(units, names)
+    }
+}
+
+impl Fake {
+    fn props_of(&self, units: &[String], names: &[&str]) -> Result<Vec<Props>, Error> {
+        let mut inner = self.lock();
+        inner.calls.push(Call::Properties(
+            units.to_vec(),
+            names.iter().map(|n| n.to_string()).collect(),
+        ));
+        inner.fail("Get", &units.join(","))?;
+        Ok(units
+            .iter()
+            .map(|u| {
+                let known = inner.props.get(u);
+                names
+                    .iter()
+                    .map(|n| {
+                        let v = known.and_then(|p| p.get(*n)).cloned();
+                        ((*n).to_owned(), v.unwrap_or(Prop::Other))
+                    })
+                    .collect()
+            })
             .collect())
     }
 }
