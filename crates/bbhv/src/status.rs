@@ -42,13 +42,17 @@ pub fn patterns(tenant: &str, tenants_dir: &str) -> Vec<String> {
         .collect();
     out.push(format!("systemd-nspawn@{tenant}.*.service"));
     out.push(format!("tenant-vm@{tenant}_*.service"));
+    // The tenant's own directory (its state) and everything under it.
     out.push(format!("{mount}*.mount"));
+    if let Some(own) = mount.strip_suffix('-') {
+        out.push(format!("{own}.mount"));
+    }
     out
 }
 
 /// `systemd-escape --path <tenants_dir>/<id>` and a `-`: the start of the names of the mount
 /// units under a tenant's directory (`*` for every tenant stays a glob).
-fn mount_prefix(tenants_dir: &str, tenant: &str) -> Option<String> {
+pub(crate) fn mount_prefix(tenants_dir: &str, tenant: &str) -> Option<String> {
     let base = bbhv_unit::unit_name_from_path(tenants_dir, "mount").ok()?;
     let base = base.strip_suffix(".mount")?;
     if tenant == "*" {
@@ -59,7 +63,7 @@ fn mount_prefix(tenants_dir: &str, tenant: &str) -> Option<String> {
 }
 
 /// The tenant a unit belongs to, from its name alone.
-fn owner(unit: &str, mount_base: &str) -> Option<String> {
+pub(crate) fn owner(unit: &str, mount_base: &str) -> Option<String> {
     if let Some(rest) = unit.strip_suffix(".mount") {
         // <base>-<escaped id>-...: an id's own `-` is escaped as \x2d.
         let rest = rest.strip_prefix(mount_base)?;
@@ -588,6 +592,7 @@ mod tests {
                 "var-lib-tenants-umbrella\\x2dlabs-root-web.mount",
                 "umbrella-labs",
             ),
+            ("var-lib-tenants-umbrella\\x2dlabs.mount", "umbrella-labs"),
         ] {
             assert_eq!(owner(unit, &base).as_deref(), Some(id), "{unit}");
         }
@@ -606,6 +611,7 @@ mod tests {
         up("tenant-infra@acme.service", 11);
         up("tenant-network@acme.service", 12);
         up("var-lib-tenants-acme-root-web.mount", 13);
+        up("var-lib-tenants-acme.mount", 9);
         up("systemd-nspawn@acme.web.service", 30);
         up("tenant@umbrella-labs.service", 10);
         fake.set_state(UnitState::new(
