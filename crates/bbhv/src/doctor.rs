@@ -335,7 +335,9 @@ impl Facts {
             Ok(_) => (Vec::new(), paths.host_config.exists()),
             Err(errors) => (errors.iter().map(|e| e.to_string()).collect(), true),
         };
+        // No lock file yet: no generator ran; taking it would create it.
         let lock = match SharedLock::acquire(&paths.lock, Duration::ZERO) {
+            _ if !paths.lock.exists() => Ok(()),
             Ok(Some(_)) => Ok(()),
             Ok(None) => Err(format!(
                 "{} is held exclusively (a sync is applying a generation)",

@@ -1,8 +1,8 @@
 //! `bbhv status [TENANT]`: per tenant, the lifecycle steps (validated, units, network,
 //! overlays, workloads, healthy), each with its state, since when and the commit that set it.
 //!
-//! Two bulk D-Bus calls whatever the number of tenants: ListUnitsByPatterns for the states,
-//! then the units' StateChangeTimestamp read pipelined ([`Systemd::properties`]). The rows are
+//! Three bulk D-Bus calls whatever the number of tenants: ListUnitsByPatterns for the states,
+//! ListUnitFilesByPatterns for the units that exist but are not loaded (stopped), then the units' StateChangeTimestamp read pipelined ([`Systemd::properties`]). The rows are
 //! a pure function of (generator report, unit states, timestamps, sync history): [`rows`].
 
 use std::collections::{BTreeMap, HashMap};
@@ -60,6 +60,20 @@ pub(crate) fn mount_prefix(tenants_dir: &str, tenant: &str) -> Option<String> {
     }
     let id = bbhv_unit::unit_name_from_path(&format!("/{tenant}"), "mount").ok()?;
     Some(format!("{base}-{}-", id.strip_suffix(".mount")?))
+}
+
+/// The loaded units, and the units that have a file but are not loaded (stopped, never
+/// started) as inactive/dead, sorted by name.
+pub fn with_files(mut loaded: Vec<UnitState>, files: Vec<String>) -> Vec<UnitState> {
+    let known: std::collections::HashSet<String> = loaded.iter().map(|u| u.unit.clone()).collect();
+    loaded.extend(
+        files
+            .into_iter()
+            .filter(|f| !known.contains(f) && !f.contains("@."))
+            .map(|f| UnitState::new(&f, "loaded", "inactive", "dead")),
+    );
+    loaded.sort_by(|a, b| a.unit.cmp(&b.unit));
+    loaded
 }
 
 /// The tenant a unit belongs to, from its name alone.
@@ -555,7 +569,8 @@ mod tests {
 
     /// The same path as `run`, on the Fake: list, then timestamps, then rows.
     fn status_of(fake: &Fake, history: &[Record]) -> Vec<TenantStatus> {
-        let units = fake.list(&patterns("*", "/var/lib/tenants")).unwrap();
+        let pats = patterns("*", "/var/lib/tenants");
+        let units = with_files(fake.list(&pats).unwrap(), fake.unit_files(&pats).unwrap());
         let names: Vec<String> = units.iter().map(|u| u.unit.clone()).collect();
         let props = fake.properties(&names, &["StateChangeTimestamp"]).unwrap();
         let since = names
@@ -658,8 +673,8 @@ mod tests {
         assert_eq!(umbrella.steps[5].state, State::Failed);
         assert_eq!(umbrella.steps[5].detail, "workloads: failed");
 
-        // Two bulk calls, whatever the number of tenants.
-        assert_eq!(fake.calls().len(), 2, "{:?}", fake.calls());
+        // Three bulk calls, whatever the number of tenants.
+        assert_eq!(fake.calls().len(), 3, "{:?}", fake.calls());
     }
 
     #[test]
@@ -680,6 +695,28 @@ mod tests {
         let one = table(&rows[..1], true, false);
         assert!(one.contains("workloads"), "{one}");
         assert!(one.contains("tenants/acme/metadata.json"), "{one}");
+    }
+
+    #[test]
+    fn a_stopped_unit_with_a_file_is_inactive_not_absent() {
+        let fake = Fake::new();
+        fake.set_state(UnitState::new(
+            "tenant@acme.service",
+            "loaded",
+            "active",
+            "running",
+        ));
+        fake.add_unit_file("tenant@acme.service");
+        fake.add_unit_file("tenant-network@acme.service");
+        fake.add_unit_file("tenant@.service");
+        let rows = status_of(&fake, &[]);
+        assert_eq!(rows[0].steps[2].state, State::Inactive);
+        assert_eq!(
+            rows[0].steps[2].detail,
+            "tenant-network@acme.service inactive/dead"
+        );
+        assert!(!rows[0].healthy);
+        assert_eq!(rows.len(), 3, "the template is no tenant's");
     }
 
     #[test]

@@ -194,6 +194,9 @@ impl Systemd for Offline {
     ) -> Result<Vec<bbhv_systemd::Props>, bbhv_systemd::Error> {
         Err(offline("Get"))
     }
+    fn unit_files(&self, _: &[String]) -> Result<Vec<String>, bbhv_systemd::Error> {
+        Err(offline("ListUnitFilesByPatterns"))
+    }
 }
 
 fn offline(method: &'static str) -> bbhv_systemd::Error {

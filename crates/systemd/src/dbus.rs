@@ -62,6 +62,11 @@ trait Manager {
         states: &[&str],
         patterns: &[&str],
     ) -> zbus::Result<Vec<UnitRow>>;
+    fn list_unit_files_by_patterns(
+        &self,
+        states: &[&str],
+        patterns: &[&str],
+    ) -> zbus::Result<Vec<(String, String)>>;
     fn list_jobs(&self) -> zbus::Result<Vec<JobRow>>;
     fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
     #[zbus(signal)]
@@ -412,6 +417,21 @@ impl Systemd for Dbus {
             .map_err(call("ListUnitsByPatterns", patterns.join(",")))?;
         let mut out: Vec<UnitState> = rows.into_iter().map(unit_state).collect();
         out.sort_by(|a, b| a.unit.cmp(&b.unit));
+        Ok(out)
+    }
+
+    fn unit_files(&self, patterns: &[String]) -> Result<Vec<String>, Error> {
+        let pats: Vec<&str> = patterns.iter().map(String::as_str).collect();
+        let rows = self
+            .manager()?
+            .list_unit_files_by_patterns(&[], &pats)
+            .map_err(call("ListUnitFilesByPatterns", patterns.join(",")))?;
+        let mut out: Vec<String> = rows
+            .into_iter()
+            .filter_map(|(path, _)| Some(path.rsplit_once('/')?.1.to_owned()))
+            .collect();
+        out.sort();
+        out.dedup();
         Ok(out)
     }
 

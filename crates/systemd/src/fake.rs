@@ -16,6 +16,7 @@ pub enum Call {
     MainPid(String),
     List(Vec<String>),
     Properties(Vec<String>, Vec<String>),
+    UnitFiles(Vec<String>),
 }
 
 /// A scripted systemd. Units start unknown (load "not-found"); [`Fake::set_state`] makes them
@@ -39,6 +40,7 @@ struct Inner {
     next_pid: u32,
     failures: HashMap<&'static str, String>,
     props: HashMap<String, Props>,
+    files: std::collections::BTreeSet<String>,
 }
 
 impl Fake {
@@ -93,6 +95,11 @@ impl Fake {
     /// The unit's ExecMainPID.
     pub fn set_main_pid(&self, unit: &str, pid: u32) {
         self.lock().pids.insert(unit.to_owned(), pid);
+    }
+
+    /// A unit file exists (generated or installed), loaded or not.
+    pub fn add_unit_file(&self, unit: &str) {
+        self.lock().files.insert(unit.to_owned());
     }
 
     /// A property of a unit, as [`Systemd::properties`] returns it.
@@ -252,6 +259,18 @@ impl Systemd for Fake {
 
     fn properties(&self, units: &[String], names: &[&str]) -> Result<Vec<Props>, Error> {
         self.props_of(units, names)
+    }
+
+    fn unit_files(&self, patterns: &[String]) -> Result<Vec<String>, Error> {
+        let mut inner = self.lock();
+        inner.calls.push(Call::UnitFiles(patterns.to_vec()));
+        inner.fail("ListUnitFilesByPatterns", &patterns.join(","))?;
+        Ok(inner
+            .files
+            .iter()
+            .filter(|f| patterns.is_empty() || patterns.iter().any(|p| glob(p, f)))
+            .cloned()
+            .collect())
     }
 }
 

@@ -166,6 +166,11 @@ pub trait Systemd {
     /// on one connection (many in flight), so 4,000 units cost about one round trip per
     /// window, not 4,000. A property that cannot be read comes back as [`Prop::Other`].
     fn properties(&self, units: &[String], names: &[&str]) -> Result<Vec<Props>, Error>;
+    /// ListUnitFilesByPatterns(states=[], patterns): the names of the unit files (generated
+    /// ones included) matching glob patterns, sorted: units that exist even when not loaded
+    /// (a stopped unit is unloaded at once). Instances of templates without a file of their
+    /// own are not listed.
+    fn unit_files(&self, patterns: &[String]) -> Result<Vec<String>, Error>;
 }
 
 /// One property value of a unit, as much of D-Bus' types as the project reads.
