@@ -479,10 +479,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let history = Store::new(&paths.state_dir).history();
     let tenants_dir = paths.tenants_dir.display().to_string();
     let sd = Dbus::system().context("reading unit states")?;
-    let units = sd.list(&patterns(
-        args.tenant.as_deref().unwrap_or("*"),
-        &tenants_dir,
-    ))?;
+    let pats = patterns(args.tenant.as_deref().unwrap_or("*"), &tenants_dir);
+    let units = with_files(sd.list(&pats)?, sd.unit_files(&pats)?);
     let names: Vec<String> = units.iter().map(|u| u.unit.clone()).collect();
     let props = sd.properties(&names, &["StateChangeTimestamp"])?;
     let since: HashMap<String, u64> = names
