@@ -480,9 +480,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let tenants_dir = paths.tenants_dir.display().to_string();
     let sd = Dbus::system().context("reading unit states")?;
     let pats = patterns(args.tenant.as_deref().unwrap_or("*"), &tenants_dir);
-    let units = with_files(sd.list(&pats)?, sd.unit_files(&pats)?);
-    let names: Vec<String> = units.iter().map(|u| u.unit.clone()).collect();
+    let loaded = sd.list(&pats)?;
+    // Timestamps of loaded units only: reading a property would load a unit that is not.
+    let names: Vec<String> = loaded.iter().map(|u| u.unit.clone()).collect();
     let props = sd.properties(&names, &["StateChangeTimestamp"])?;
+    let units = with_files(loaded, sd.unit_files(&pats)?);
     let since: HashMap<String, u64> = names
         .into_iter()
         .zip(props)
