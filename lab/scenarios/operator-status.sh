@@ -16,15 +16,17 @@ prepare() {
   [ -s "$LAB_DATA/networked" ] || fail "no enabled example tenant has a network"
 }
 
-# systemd's ActiveState of a unit as bbhv status names it; "-" when the unit does not exist.
+# systemd's view of a unit as bbhv status names it; "-" when the unit does not exist,
+# "skipped" when inactive because a condition failed.
 step_state() {
-  local load active
-  load=$(unit_prop "$1" LoadState) active=$(unit_prop "$1" ActiveState)
-  case $load/$active in
+  local load active cond
+  load=$(unit_prop "$1" LoadState) active=$(unit_prop "$1" ActiveState) cond=$(unit_prop "$1" ConditionResult)
+  case $load/$active/$cond in
     not-found/*) echo - ;;
-    */active) echo ok ;;
-    */failed) echo failed ;;
-    */activating|*/deactivating|*/reloading) echo pending ;;
+    */active/*) echo ok ;;
+    */failed/*) echo failed ;;
+    */activating/*|*/deactivating/*|*/reloading/*) echo pending ;;
+    */inactive/no) echo skipped ;;
     *) echo inactive ;;
   esac
 }
@@ -32,18 +34,20 @@ step_state() {
 # status_step JSON ID STEP FIELD
 status_step() { jq -r --arg id "$2" --arg s "$3" ".tenants[] | select(.id == \$id) | .steps[] | select(.step == \$s) | .$4 // \"null\"" "$1"; }
 
-# worst STATE...: the step's state from its units' (failed > pending > inactive > ok).
+# worst STATE...: the step's state from its units' (failed > pending > inactive > ok;
+# skipped when every unit was).
 worst() {
   local s
+  [ $# -gt 0 ] || { echo none; return; }
   for s in failed pending inactive ok; do
     case " $* " in *" $s "*) echo "$s"; return ;; esac
   done
-  echo none
+  echo skipped
 }
 
 check_status() {
   local json=$1 id unit want step units states since sd
-  for id in $(jq -r '.tenants[].id' "$LAB_DATA/report.json"); do
+  for id in $(jq -r '.tenants[].id' "$json"); do
     # validated: the generator's report.
     want=$(jq -r --arg id "$id" '.tenants[] | select(.id == $id) | .status' "$LAB_DATA/report.json")
     case $want in generated) want=ok ;; disabled) want=inactive ;; *) want=failed ;; esac
@@ -53,6 +57,7 @@ check_status() {
       units=$(jq -r --arg id "$id" --arg s "$step" '.tenants[] | select(.id == $id) | .steps[] | select(.step == $s) | .units[]' "$json")
       states=""
       for unit in $units; do states="$states $(step_state "$unit")"; done
+      # shellcheck disable=SC2086 # one word per unit
       expect_eq "status $id $step ($(echo "$units" | xargs))" "$(status_step "$json" "$id" "$step" state)" "$(worst $states)"
     done
     if [ "$want" = ok ]; then

@@ -5,7 +5,7 @@
 //! ListUnitFilesByPatterns for the units that exist but are not loaded (stopped), then the units' StateChangeTimestamp read pipelined ([`Systemd::properties`]). The rows are
 //! a pure function of (generator report, unit states, timestamps, sync history): [`rows`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::time::UNIX_EPOCH;
@@ -13,7 +13,7 @@ use std::time::UNIX_EPOCH;
 use anyhow::Context as _;
 use bbhv_generator::{HostPaths, Report, Status as TenantState};
 use bbhv_gitops::store::{Outcome, Record, Store};
-use bbhv_systemd::{Dbus, Systemd, UnitState};
+use bbhv_systemd::{Dbus, Prop, Systemd, UnitState};
 use serde::Serialize;
 
 #[derive(Debug, clap::Args)]
@@ -109,6 +109,9 @@ pub enum State {
     Failed,
     /// Not running (a disabled tenant, a stopped unit).
     Inactive,
+    /// Not started because a condition failed (ConditionResult=no), as the unit intends:
+    /// e.g. a storage quota where there are no loop devices.
+    Skipped,
     /// Nothing of this kind is declared.
     None,
 }
@@ -120,6 +123,7 @@ impl State {
             State::Pending => "pending",
             State::Failed => "failed",
             State::Inactive => "inactive",
+            State::Skipped => "skipped",
             State::None => "-",
         }
     }
@@ -160,6 +164,8 @@ pub struct Inputs<'a> {
     pub units: &'a [UnitState],
     /// StateChangeTimestamp by unit.
     pub since: &'a HashMap<String, u64>,
+    /// Units inactive because a condition failed.
+    pub skipped: &'a HashSet<String>,
     pub history: &'a [Record],
     pub tenants_dir: &'a str,
     /// Only this tenant.
@@ -217,11 +223,21 @@ fn step_of(
             units: Vec::new(),
         };
     }
-    let states: Vec<State> = units.iter().map(|u| unit_state(u)).collect();
+    let states: Vec<State> = units
+        .iter()
+        .map(|u| match unit_state(u) {
+            State::Inactive if inputs.skipped.contains(&u.unit) => State::Skipped,
+            s => s,
+        })
+        .collect();
     let state = [State::Failed, State::Pending, State::Inactive]
         .into_iter()
         .find(|s| states.contains(s))
-        .unwrap_or(State::Ok);
+        .unwrap_or(if states.iter().all(|s| *s == State::Skipped) {
+            State::Skipped
+        } else {
+            State::Ok
+        });
     let detail = units
         .iter()
         .zip(&states)
@@ -389,7 +405,7 @@ fn paint(state: State, text: &str, colour: bool) -> String {
         State::Ok => "32",
         State::Pending => "33",
         State::Failed => "1;31",
-        State::Inactive | State::None => "2",
+        State::Inactive | State::Skipped | State::None => "2",
     };
     format!("\x1b[{code}m{text}\x1b[0m")
 }
@@ -458,6 +474,41 @@ pub fn table(rows: &[TenantStatus], one: bool, colour: bool) -> String {
     out
 }
 
+/// What systemd says of the units matching `pats`, in three bulk calls: the units (loaded,
+/// and those with a file but not loaded), their StateChangeTimestamp, and those skipped by a
+/// condition.
+pub type Gathered = (Vec<UnitState>, HashMap<String, u64>, HashSet<String>);
+
+pub fn gather(sd: &dyn Systemd, pats: &[String]) -> Result<Gathered, bbhv_systemd::Error> {
+    let loaded = sd.list(pats)?;
+    // Properties of loaded units only: reading one would load a unit that is not.
+    let names: Vec<String> = loaded.iter().map(|u| u.unit.clone()).collect();
+    let props = sd.properties(
+        &names,
+        &[
+            "StateChangeTimestamp",
+            "ConditionResult",
+            "ConditionTimestamp",
+        ],
+    )?;
+    let mut since = HashMap::new();
+    let mut skipped = HashSet::new();
+    for (name, p) in names.into_iter().zip(props) {
+        let checked = p
+            .get("ConditionTimestamp")
+            .and_then(Prop::as_u64)
+            .unwrap_or(0)
+            > 0;
+        if checked && p.get("ConditionResult") == Some(&Prop::Bool(false)) {
+            skipped.insert(name.clone());
+        }
+        if let Some(t) = p.get("StateChangeTimestamp").and_then(Prop::as_u64) {
+            since.insert(name, t);
+        }
+    }
+    Ok((with_files(loaded, sd.unit_files(pats)?), since, skipped))
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(t) = &args.tenant
         && bbhv_spec::names::TenantId::new(t).is_none()
@@ -480,21 +531,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let tenants_dir = paths.tenants_dir.display().to_string();
     let sd = Dbus::system().context("reading unit states")?;
     let pats = patterns(args.tenant.as_deref().unwrap_or("*"), &tenants_dir);
-    let loaded = sd.list(&pats)?;
-    // Timestamps of loaded units only: reading a property would load a unit that is not.
-    let names: Vec<String> = loaded.iter().map(|u| u.unit.clone()).collect();
-    let props = sd.properties(&names, &["StateChangeTimestamp"])?;
-    let units = with_files(loaded, sd.unit_files(&pats)?);
-    let since: HashMap<String, u64> = names
-        .into_iter()
-        .zip(props)
-        .filter_map(|(n, p)| Some((n, p.get("StateChangeTimestamp")?.as_u64()?)))
-        .collect();
+    let (units, since, skipped) = gather(&sd, &pats)?;
     let rows = rows(&Inputs {
         report: report.as_ref(),
         report_time,
         units: &units,
         since: &since,
+        skipped: &skipped,
         history: &history,
         tenants_dir: &tenants_dir,
         only: args.tenant.as_deref(),
@@ -530,7 +573,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
     use bbhv_generator::{State as ReportState, TenantReport};
-    use bbhv_systemd::{Fake, Prop};
+    use bbhv_systemd::Fake;
 
     fn report() -> Report {
         let mut r: Report = serde_json::from_value(serde_json::json!({
@@ -570,20 +613,14 @@ mod tests {
     /// The same path as `run`, on the Fake: list, then timestamps, then rows.
     fn status_of(fake: &Fake, history: &[Record]) -> Vec<TenantStatus> {
         let pats = patterns("*", "/var/lib/tenants");
-        let units = with_files(fake.list(&pats).unwrap(), fake.unit_files(&pats).unwrap());
-        let names: Vec<String> = units.iter().map(|u| u.unit.clone()).collect();
-        let props = fake.properties(&names, &["StateChangeTimestamp"]).unwrap();
-        let since = names
-            .into_iter()
-            .zip(props)
-            .filter_map(|(n, p)| Some((n, p.get("StateChangeTimestamp")?.as_u64()?)))
-            .collect();
+        let (units, since, skipped) = gather(fake, &pats).unwrap();
         let r = report();
         rows(&Inputs {
             report: Some(&r),
             report_time: Some(5_000_000),
             units: &units,
             since: &since,
+            skipped: &skipped,
             history,
             tenants_dir: "/var/lib/tenants",
             only: None,
@@ -626,7 +663,23 @@ mod tests {
         up("tenant-infra@acme.service", 11);
         up("tenant-network@acme.service", 12);
         up("var-lib-tenants-acme-root-web.mount", 13);
-        up("var-lib-tenants-acme.mount", 9);
+        // The quota's mount, skipped by its condition (no loop devices): not a problem.
+        fake.set_state(UnitState::new(
+            "var-lib-tenants-acme.mount",
+            "loaded",
+            "inactive",
+            "dead",
+        ));
+        fake.set_prop(
+            "var-lib-tenants-acme.mount",
+            "ConditionResult",
+            Prop::Bool(false),
+        );
+        fake.set_prop(
+            "var-lib-tenants-acme.mount",
+            "ConditionTimestamp",
+            Prop::U64(9),
+        );
         up("systemd-nspawn@acme.web.service", 30);
         up("tenant@umbrella-labs.service", 10);
         fake.set_state(UnitState::new(
