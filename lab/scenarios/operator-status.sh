@@ -21,6 +21,8 @@ prepare() {
 step_state() {
   local load active cond
   load=$(unit_prop "$1" LoadState) active=$(unit_prop "$1" ActiveState) cond=$(unit_prop "$1" ConditionResult)
+  # ConditionResult is "no" too for a unit whose conditions were never checked.
+  [ -n "$(unit_prop "$1" ConditionTimestamp)" ] || cond=unchecked
   case $load/$active/$cond in
     not-found/*) echo - ;;
     */active/*) echo ok ;;

@@ -344,11 +344,14 @@ pub fn rows(inputs: &Inputs) -> Vec<TenantStatus> {
             );
             let mut steps = vec![validated, units_step, network, overlays, workloads];
             // Healthy: validated and every step that applies is up.
+            // The mounts serve the workloads (their roots, the state a container writes): with
+            // no workload, a mount not started yet is not a problem.
+            let no_workloads = steps[4].state == State::None;
             let problem = steps.iter().find(|s| {
                 s.state.is_problem()
                     || (s.step == "units" && s.state != State::Ok)
                     || (s.step == "validated" && s.state != State::Ok)
-                    || s.state == State::Inactive
+                    || (s.state == State::Inactive && !(s.step == "overlays" && no_workloads))
             });
             let healthy = problem.is_none();
             steps.push(Step {
@@ -770,6 +773,31 @@ mod tests {
         );
         assert!(!rows[0].healthy);
         assert_eq!(rows.len(), 3, "the template is no tenant's");
+    }
+
+    #[test]
+    fn an_unstarted_mount_without_workloads_is_healthy() {
+        let fake = Fake::new();
+        fake.set_state(UnitState::new(
+            "tenant@acme.service",
+            "loaded",
+            "active",
+            "running",
+        ));
+        fake.add_unit_file("var-lib-tenants-acme.mount");
+        let rows = status_of(&fake, &[]);
+        assert_eq!(rows[0].steps[3].state, State::Inactive);
+        assert!(rows[0].healthy, "{:#?}", rows[0]);
+        // With a container, the same mount not started is a problem.
+        fake.set_state(UnitState::new(
+            "systemd-nspawn@acme.web.service",
+            "loaded",
+            "active",
+            "running",
+        ));
+        let rows = status_of(&fake, &[]);
+        assert!(!rows[0].healthy, "{:#?}", rows[0]);
+        assert_eq!(rows[0].steps[5].detail, "overlays: inactive");
     }
 
     #[test]
