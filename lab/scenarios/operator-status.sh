@@ -106,7 +106,9 @@ check() {
   expect_eq "status $net network" "$(status_step "$json" "$net" network state)" inactive
   expect_eq "status $net healthy" "$(jq -r '.tenants[0].healthy' "$json")" false
   run bbhv status "$net"
-  run systemctl start "tenant-network@$net.service" || fail "cannot start tenant-network@$net again"
+  # The stop took tenant@ down with it (it binds to its network): start both again.
+  run systemctl start "tenant@$net.service" "tenant-network@$net.service" || fail "cannot start tenant $net again"
+  wait_active "tenant-network@$net.service"
   in_guest bbhv status "$net" --json > "$json" || fail "bbhv status $net fails once its network is back"
   expect_eq "status $net healthy again" "$(jq -r '.tenants[0].healthy' "$json")" true
 
