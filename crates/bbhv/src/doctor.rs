@@ -310,7 +310,16 @@ impl Facts {
         let modules = KERNEL
             .iter()
             .map(|(m, fs, _, _)| {
-                let present = Path::new("/sys/module").join(m).exists()
+                // In use is present too: a bridge or VLAN link exists (a container may not
+                // see the host's modules).
+                let in_use = match *m {
+                    "bridge" => std::fs::read_dir("/sys/class/net")
+                        .is_ok_and(|d| d.flatten().any(|e| e.path().join("bridge").is_dir())),
+                    "8021q" => Path::new("/proc/net/vlan/config").exists(),
+                    _ => false,
+                };
+                let present = in_use
+                    || Path::new("/sys/module").join(m).exists()
                     || (!fs.is_empty()
                         && filesystems
                             .lines()

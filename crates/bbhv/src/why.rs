@@ -94,9 +94,15 @@ pub fn tree(sd: &dyn Systemd, root: &str, depth: u32) -> anyhow::Result<Node> {
         if d == depth {
             break;
         }
-        let props = sd.properties(&level, &DEPENDENCIES)?;
+        // A target below the root is shown, not followed: tenants.target wants every tenant.
+        let expand: Vec<String> = level
+            .iter()
+            .filter(|u| d == 0 || !u.ends_with(".target"))
+            .cloned()
+            .collect();
+        let props = sd.properties(&expand, &DEPENDENCIES)?;
         let mut next = Vec::new();
-        for (unit, p) in level.iter().zip(props) {
+        for (unit, p) in expand.iter().zip(props) {
             let list: Vec<(&'static str, String)> = DEPENDENCIES
                 .iter()
                 .flat_map(|k| {
@@ -340,8 +346,15 @@ mod tests {
             "BindsTo",
             strs(&["tenant@a.service"]),
         );
+        fake.set_prop("tenant@a.service", "PartOf", strs(&["tenants.target"]));
+        fake.set_prop("tenants.target", "Wants", strs(&["tenant@b.service"]));
         let t = tree(&fake, "tenant@a.service", 3).unwrap();
-        assert_eq!(t.children.len(), 2);
+        assert_eq!(t.children.len(), 3);
+        assert_eq!(t.children[2].unit, "tenants.target");
+        assert!(
+            t.children[2].children.is_empty(),
+            "a target is not followed"
+        );
         assert_eq!(t.children[0].unit, "tenant-infra@a.service");
         assert_eq!(t.children[0].via, Some("Requires"));
         assert!(t.children[0].children[0].repeated, "{t:#?}");
@@ -352,7 +365,8 @@ mod tests {
             out.contains("├─ requires tenant-infra@a.service  active/running"),
             "{out}"
         );
-        assert!(out.contains("└─ wants x.mount"), "{out}");
+        assert!(out.contains("├─ wants x.mount"), "{out}");
+        assert!(out.contains("└─ partof tenants.target"), "{out}");
         // Per level: one States and one Properties call (level 3 has nothing new).
         let calls = fake.calls();
         assert_eq!(
