@@ -1,7 +1,7 @@
 //! `bbhv status [TENANT]`: per tenant, the lifecycle steps (validated, units, network,
 //! overlays, workloads, healthy), each with its state, since when and the commit that set it.
 //!
-//! Three bulk D-Bus calls whatever the number of tenants: ListUnitsByPatterns for the states,
+//! At most four bulk D-Bus calls whatever the number of tenants: ListUnitsByPatterns for the states,
 //! ListUnitFilesByPatterns for the units that exist but are not loaded (stopped), then the units' StateChangeTimestamp read pipelined ([`Systemd::properties`]). The rows are
 //! a pure function of (generator report, unit states, timestamps, sync history): [`rows`].
 
@@ -486,27 +486,30 @@ pub fn gather(sd: &dyn Systemd, pats: &[String]) -> Result<Gathered, bbhv_system
     let loaded = sd.list(pats)?;
     // Properties of loaded units only: reading one would load a unit that is not.
     let names: Vec<String> = loaded.iter().map(|u| u.unit.clone()).collect();
-    let props = sd.properties(
-        &names,
-        &[
-            "StateChangeTimestamp",
-            "ConditionResult",
-            "ConditionTimestamp",
-        ],
-    )?;
-    let mut since = HashMap::new();
+    let since: HashMap<String, u64> = names
+        .iter()
+        .zip(sd.properties(&names, &["StateChangeTimestamp"])?)
+        .filter_map(|(n, p)| Some((n.clone(), p.get("StateChangeTimestamp")?.as_u64()?)))
+        .collect();
+    // Only an inactive unit can have been skipped: ask those alone (few on a healthy host).
+    let inactive: Vec<String> = loaded
+        .iter()
+        .filter(|u| u.active == "inactive")
+        .map(|u| u.unit.clone())
+        .collect();
     let mut skipped = HashSet::new();
-    for (name, p) in names.into_iter().zip(props) {
-        let checked = p
-            .get("ConditionTimestamp")
-            .and_then(Prop::as_u64)
-            .unwrap_or(0)
-            > 0;
-        if checked && p.get("ConditionResult") == Some(&Prop::Bool(false)) {
-            skipped.insert(name.clone());
-        }
-        if let Some(t) = p.get("StateChangeTimestamp").and_then(Prop::as_u64) {
-            since.insert(name, t);
+    if !inactive.is_empty() {
+        let props = sd.properties(&inactive, &["ConditionResult", "ConditionTimestamp"])?;
+        for (name, p) in inactive.into_iter().zip(props) {
+            // ConditionResult is false too for a unit whose conditions were never checked.
+            let checked = p
+                .get("ConditionTimestamp")
+                .and_then(Prop::as_u64)
+                .unwrap_or(0)
+                > 0;
+            if checked && p.get("ConditionResult") == Some(&Prop::Bool(false)) {
+                skipped.insert(name);
+            }
         }
     }
     Ok((with_files(loaded, sd.unit_files(pats)?), since, skipped))
@@ -532,9 +535,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(|d| d.as_micros() as u64);
     let history = Store::new(&paths.state_dir).history();
     let tenants_dir = paths.tenants_dir.display().to_string();
+    // BBHV_TIMING=1: where the time goes, on stderr (bench/status-hook).
+    let timing = std::env::var_os("BBHV_TIMING").is_some();
+    let t0 = std::time::Instant::now();
     let sd = Dbus::system().context("reading unit states")?;
+    let t1 = std::time::Instant::now();
     let pats = patterns(args.tenant.as_deref().unwrap_or("*"), &tenants_dir);
     let (units, since, skipped) = gather(&sd, &pats)?;
+    let t2 = std::time::Instant::now();
     let rows = rows(&Inputs {
         report: report.as_ref(),
         report_time,
@@ -559,6 +567,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print!("{}", table(&rows, args.tenant.is_some(), colour()));
+    }
+    if timing {
+        eprintln!(
+            "bbhv status: connect {:?}, systemd {:?} ({} units), rows and output {:?}",
+            t1 - t0,
+            t2 - t1,
+            units.len(),
+            t2.elapsed()
+        );
     }
     Ok(
         if rows
@@ -729,8 +746,8 @@ mod tests {
         assert_eq!(umbrella.steps[5].state, State::Failed);
         assert_eq!(umbrella.steps[5].detail, "workloads: failed");
 
-        // Three bulk calls, whatever the number of tenants.
-        assert_eq!(fake.calls().len(), 3, "{:?}", fake.calls());
+        // Four bulk calls, whatever the number of tenants (the fourth for inactive units).
+        assert_eq!(fake.calls().len(), 4, "{:?}", fake.calls());
     }
 
     #[test]

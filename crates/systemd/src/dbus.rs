@@ -12,7 +12,7 @@ use crate::{Error, Job, JobKind, JobOutcome, PENDING, Prop, Props, Systemd, Unit
 
 /// How many property reads are in flight at once: enough to hide the round trip, few enough
 /// that polling them all on each wake-up stays cheap.
-const WINDOW: usize = 256;
+const WINDOW: usize = 128;
 
 /// The longest any one method call may take.
 pub const METHOD_TIMEOUT: Duration = Duration::from_secs(300);
