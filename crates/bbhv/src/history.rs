@@ -15,7 +15,7 @@ pub struct Args {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) of seconds since the epoch.
-fn utc(secs: u64) -> String {
+pub(crate) fn utc(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Civil from days (H. Hinnant).

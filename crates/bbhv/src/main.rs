@@ -1,10 +1,12 @@
 //! `bbhv`: the BitBuilder Hypervisor command line. One module per verb.
 
 mod boot;
+mod doctor;
 mod ext;
 mod history;
 mod host;
 mod image;
+mod logs;
 mod net;
 mod plan;
 mod reload;
@@ -12,10 +14,12 @@ mod render;
 mod report;
 mod rollback;
 mod schema;
+mod status;
 mod sync;
 mod tenant;
 mod validate;
 mod vm;
+mod why;
 
 use std::process::ExitCode;
 
@@ -77,6 +81,14 @@ enum Command {
     /// systemd-boot with boot counting (docs/boot.md).
     #[command(subcommand)]
     Boot(boot::Command),
+    /// Per tenant: validated, units, network, overlays, workloads, healthy; since when, which commit.
+    Status(status::Args),
+    /// A tenant's journal: its units and what the generator and sync said about it.
+    Logs(logs::Args),
+    /// Which tenant, repository file and commit produced a unit; its dependencies.
+    Why(why::Args),
+    /// Check that this host can run the platform; print the fix for each problem.
+    Doctor(doctor::Args),
 }
 
 fn main() -> ExitCode {
@@ -97,6 +109,10 @@ fn main() -> ExitCode {
         Command::Rollback(args) => rollback::run(args),
         Command::History(args) => history::run(args),
         Command::Boot(command) => boot::run(command),
+        Command::Status(args) => status::run(args),
+        Command::Logs(args) => logs::run(args),
+        Command::Why(args) => why::run(args),
+        Command::Doctor(args) => doctor::run(args),
     };
     match result {
         Ok(code) => code,

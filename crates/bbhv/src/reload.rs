@@ -59,6 +59,12 @@ fn stop(units: &[String], why: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where the reload is, for `systemctl status` (STATUS=; a no-op outside a unit, and
+/// ignored by a unit without NotifyAccess=).
+fn status(text: &str) {
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(text)]);
+}
+
 pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
     let paths = HostPaths::from_env();
     // The mounts below the tenants' directory: `var-lib-tenants-*.mount`.
@@ -74,6 +80,7 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
         Some(pattern) => generated_active(&paths, &[pattern.as_str()])?,
         None => Vec::new(),
     };
+    status("daemon-reload (the generators run again)");
     sys::run(SYSTEMCTL, &["daemon-reload"], None).context("daemon-reload")?;
     let gone = |units: Vec<String>| -> Vec<String> {
         units
@@ -102,6 +109,10 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
         .collect();
     let mut first: Vec<String> = undeclared.iter().map(|u| (*u).to_owned()).collect();
     first.extend(containers_gone);
+    status(&format!(
+        "stopping {} units no longer declared",
+        first.len()
+    ));
     stop(&first, "no longer declared")?;
     // A tenant that is still declared keeps its state file system even when
     // its storageQuota went away (its containers run on it; the quota's
@@ -131,6 +142,7 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
         })
         .collect();
     stop(&mounts_gone, "no longer declared")?;
+    status("starting tenants.target");
     sys::run(SYSTEMCTL, &["start", "--no-block", "tenants.target"], None)
         .context("starting tenants.target")?;
 
@@ -140,10 +152,12 @@ pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
         None,
     );
     if networkd.is_ok() {
+        status("networkctl reload, pruning links");
         sys::run(NETWORKCTL, &["reload"], None).context("networkctl reload")?;
         crate::net::run(crate::net::Command::Prune)?;
     } else {
         println!("systemd-networkd is not running: tenant links are left as they are");
     }
+    status("done");
     Ok(ExitCode::SUCCESS)
 }

@@ -184,6 +184,56 @@ pub fn context(effects: &HostEffects) -> Sync<'_> {
     }
 }
 
+/// The commit a sync ended at.
+fn outcome_commit(done: &Done) -> &str {
+    match done {
+        Done::UpToDate { commit }
+        | Done::Refused { commit, .. }
+        | Done::RolledBack { commit, .. } => commit,
+        Done::Applied { generation, .. } => generation.split_once('-').map_or("", |(_, c)| c),
+    }
+}
+
+/// Under systemd, the outcome as native journal records: one with `BITBUILDER_COMMIT=`, and
+/// one per changed tenant with `BITBUILDER_TENANT=` too (`bbhv logs TENANT` shows it). False
+/// when not under systemd or the journal refused: then the caller prints it.
+fn journal_outcome(done: &Done) -> bool {
+    use bbhv_generator::{Priority, journal::Journal};
+    if std::env::var_os("JOURNAL_STREAM").is_none() {
+        return false;
+    }
+    let Some(j) = Journal::open("bbhv") else {
+        return false;
+    };
+    let commit = outcome_commit(done);
+    let priority = if done.exit_code() == 0 {
+        Priority::Info
+    } else {
+        Priority::Warning
+    };
+    let text = bbhv_generator::escape(&done.to_string()).into_owned();
+    if !j.send(priority, &text, &[("BITBUILDER_COMMIT", commit)]) {
+        return false;
+    }
+    if let Done::Applied {
+        generation,
+        summary,
+    } = done
+    {
+        for id in &summary.changed {
+            let line =
+                bbhv_generator::escape(&format!("tenant {id}: changed by generation {generation}"))
+                    .into_owned();
+            j.send(
+                Priority::Info,
+                &line,
+                &[("BITBUILDER_COMMIT", commit), ("BITBUILDER_TENANT", id)],
+            );
+        }
+    }
+    true
+}
+
 /// Prints the outcome and maps it to the exit status (2: could not run).
 pub fn finish(result: Result<Done, SyncError>, json: bool) -> ExitCode {
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
@@ -194,7 +244,7 @@ pub fn finish(result: Result<Done, SyncError>, json: bool) -> ExitCode {
                     "{}",
                     serde_json::to_string_pretty(&done).unwrap_or_default()
                 );
-            } else {
+            } else if !journal_outcome(&done) {
                 println!("{}", bbhv_generator::escape(&done.to_string()));
             }
             ExitCode::from(done.exit_code())
@@ -255,6 +305,16 @@ impl Systemd for Offline {
     }
     fn list(&self, _: &[String]) -> Result<Vec<bbhv_systemd::UnitState>, bbhv_systemd::Error> {
         Err(offline("ListUnitsByPatterns"))
+    }
+    fn properties(
+        &self,
+        _: &[String],
+        _: &[&str],
+    ) -> Result<Vec<bbhv_systemd::Props>, bbhv_systemd::Error> {
+        Err(offline("Get"))
+    }
+    fn unit_files(&self, _: &[String]) -> Result<Vec<String>, bbhv_systemd::Error> {
+        Err(offline("ListUnitFilesByPatterns"))
     }
 }
 

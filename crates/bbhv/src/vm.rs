@@ -459,7 +459,7 @@ fn verify_files(
 }
 
 /// systemd-vmspawn's version, when the host has it.
-fn vmspawn_version() -> Option<u32> {
+pub(crate) fn vmspawn_version() -> Option<u32> {
     if !Path::new(VMSPAWN).exists() {
         return None;
     }
@@ -480,7 +480,7 @@ pub const VMSPAWN_NEEDED_OPTIONS: [&str; 3] = [
 
 /// The first of [`VMSPAWN_NEEDED_OPTIONS`] the host's vmspawn lacks
 /// (`None`: it has them all).
-fn vmspawn_missing_option() -> Option<&'static str> {
+pub(crate) fn vmspawn_missing_option() -> Option<&'static str> {
     let help = std::process::Command::new(VMSPAWN)
         .arg("--help")
         .env("SYSTEMD_PAGER", "cat")
@@ -507,7 +507,7 @@ pub fn parse_systemd_version(text: &str) -> Option<u32> {
 /// must have hardware virtualization (vmx or svm): `kvm_pvm` passes the
 /// ioctls without it but cannot run a stock kernel (qemu aborts on
 /// `-cpu host`), which is what this project's build machines have.
-fn kvm_usable() -> (bool, String) {
+pub(crate) fn kvm_usable() -> (bool, String) {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     kvm_probe(Path::new("/dev/kvm"), &cpuinfo)
 }

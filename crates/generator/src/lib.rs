@@ -3,6 +3,7 @@
 //! and the fleet, render the good ones, report the bad ones.
 
 mod checkout;
+pub mod journal;
 mod lock;
 mod managed;
 mod mounts;

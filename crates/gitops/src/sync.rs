@@ -104,6 +104,9 @@ impl std::fmt::Display for Done {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
     pub tenants_changed: usize,
+    /// The ids of the changed tenants (each gets a journal record of its own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
     pub tenants_unchanged: usize,
     pub stopped: usize,
     pub restarted: usize,
@@ -478,6 +481,7 @@ impl Sync<'_> {
                     .map_err(|e| failed("record")(e.to_string()))?;
                 let summary = Summary {
                     tenants_changed: plan.tenants.len(),
+                    changed: plan.tenants.iter().map(|t| t.id.clone()).collect(),
                     tenants_unchanged: plan.unchanged,
                     stopped: actions.stop.len(),
                     restarted: actions.restart.len(),

@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 use futures_lite::StreamExt;
 use zbus::zvariant::OwnedObjectPath;
 
-use crate::{Error, Job, JobKind, JobOutcome, PENDING, Systemd, UnitState, VANISHED};
+use crate::{Error, Job, JobKind, JobOutcome, PENDING, Prop, Props, Systemd, UnitState, VANISHED};
+
+/// How many property reads are in flight at once: enough to hide the round trip, few enough
+/// that polling them all on each wake-up stays cheap.
+const WINDOW: usize = 128;
 
 /// The longest any one method call may take.
 pub const METHOD_TIMEOUT: Duration = Duration::from_secs(300);
@@ -58,6 +62,11 @@ trait Manager {
         states: &[&str],
         patterns: &[&str],
     ) -> zbus::Result<Vec<UnitRow>>;
+    fn list_unit_files_by_patterns(
+        &self,
+        states: &[&str],
+        patterns: &[&str],
+    ) -> zbus::Result<Vec<(String, String)>>;
     fn list_jobs(&self) -> zbus::Result<Vec<JobRow>>;
     fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
     #[zbus(signal)]
@@ -261,6 +270,76 @@ impl Dbus {
     }
 }
 
+/// The object path of a unit, as systemd derives it (sd_bus_path_encode: every byte that is
+/// not an ASCII letter or digit, and a leading digit, becomes `_xx`).
+pub fn unit_path(unit: &str) -> String {
+    let mut path = String::from("/org/freedesktop/systemd1/unit/");
+    if unit.is_empty() {
+        path.push('_');
+    }
+    for (i, b) in unit.bytes().enumerate() {
+        if b.is_ascii_alphabetic() || (b.is_ascii_digit() && i > 0) {
+            path.push(b as char);
+        } else {
+            path.push_str(&format!("_{b:02x}"));
+        }
+    }
+    path
+}
+
+fn prop(value: &zbus::zvariant::Value<'_>) -> Prop {
+    use zbus::zvariant::Value;
+    match value {
+        Value::Value(inner) => prop(inner),
+        Value::Str(s) => Prop::Str(s.to_string()),
+        Value::ObjectPath(p) => Prop::Str(p.to_string()),
+        Value::Bool(b) => Prop::Bool(*b),
+        Value::U64(n) => Prop::U64(*n),
+        Value::U32(n) => Prop::U64(u64::from(*n)),
+        Value::U16(n) => Prop::U64(u64::from(*n)),
+        Value::U8(n) => Prop::U64(u64::from(*n)),
+        Value::I64(n) => u64::try_from(*n).map_or(Prop::Other, Prop::U64),
+        Value::I32(n) => u64::try_from(*n).map_or(Prop::Other, Prop::U64),
+        Value::Array(a) => {
+            let strs: Option<Vec<String>> = a
+                .iter()
+                .map(|v| match v {
+                    Value::Str(s) => Some(s.to_string()),
+                    _ => None,
+                })
+                .collect();
+            strs.map_or(Prop::Other, Prop::Strs)
+        }
+        _ => Prop::Other,
+    }
+}
+
+/// Polls every future until all are ready; outputs in order. Quadratic in the window, so
+/// callers pass at most [`WINDOW`] futures.
+async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
+    use std::task::Poll;
+    let mut futs: Vec<std::pin::Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (fut, slot) in futs.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match fut.as_mut().poll(cx) {
+                    Poll::Ready(v) => *slot = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
 /// The outcome of a job the manager refused to enqueue.
 fn enqueue_failure(name: &str, msg: Option<&str>) -> String {
     match name {
@@ -340,11 +419,81 @@ impl Systemd for Dbus {
         out.sort_by(|a, b| a.unit.cmp(&b.unit));
         Ok(out)
     }
+
+    fn unit_files(&self, patterns: &[String]) -> Result<Vec<String>, Error> {
+        let pats: Vec<&str> = patterns.iter().map(String::as_str).collect();
+        let rows = self
+            .manager()?
+            .list_unit_files_by_patterns(&[], &pats)
+            .map_err(call("ListUnitFilesByPatterns", patterns.join(",")))?;
+        let mut out: Vec<String> = rows
+            .into_iter()
+            .filter_map(|(path, _)| Some(path.rsplit_once('/')?.1.to_owned()))
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn properties(&self, units: &[String], names: &[&str]) -> Result<Vec<Props>, Error> {
+        let conn = self.conn.inner();
+        let get = |unit: &str, name: &str| {
+            let path = unit_path(unit);
+            let name = name.to_owned();
+            async move {
+                let reply = conn
+                    .call_method(
+                        Some("org.freedesktop.systemd1"),
+                        path.as_str(),
+                        Some("org.freedesktop.DBus.Properties"),
+                        "Get",
+                        &("org.freedesktop.systemd1.Unit", name.as_str()),
+                    )
+                    .await;
+                match reply {
+                    Ok(msg) => msg
+                        .body()
+                        .deserialize::<zbus::zvariant::OwnedValue>()
+                        .map_or(Ok(Prop::Other), |v| Ok(prop(&v))),
+                    // The property or unit does not exist: a value, not a failure.
+                    Err(zbus::Error::MethodError(..)) => Ok(Prop::Other),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        let pairs: Vec<(usize, &str)> = (0..units.len())
+            .flat_map(|i| names.iter().map(move |n| (i, *n)))
+            .collect();
+        let mut out: Vec<Props> = units.iter().map(|_| Props::new()).collect();
+        for window in pairs.chunks(WINDOW) {
+            let futs: Vec<_> = window.iter().map(|(i, n)| get(&units[*i], n)).collect();
+            let values = async_io::block_on(join_all(futs));
+            for ((i, n), value) in window.iter().zip(values) {
+                let value = value.map_err(call("Get", units[*i].clone()))?;
+                out[*i].insert((*n).to_owned(), value);
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unit_paths_like_systemd() {
+        // busctl tree org.freedesktop.systemd1 on systemd 257.
+        assert_eq!(
+            unit_path("tenant@acme.service"),
+            "/org/freedesktop/systemd1/unit/tenant_40acme_2eservice"
+        );
+        assert_eq!(
+            unit_path("systemd-nspawn@a.web.service"),
+            "/org/freedesktop/systemd1/unit/systemd_2dnspawn_40a_2eweb_2eservice"
+        );
+        assert_eq!(unit_path("1x"), "/org/freedesktop/systemd1/unit/_31x");
+    }
 
     #[test]
     fn refused_jobs_become_outcomes() {

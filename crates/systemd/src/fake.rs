@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::{Error, Job, JobKind, JobOutcome, Systemd, UnitState};
+use crate::{Error, Job, JobKind, JobOutcome, Prop, Props, Systemd, UnitState};
 
 /// One recorded call of a [`Fake`], with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub enum Call {
     States(Vec<String>),
     MainPid(String),
     List(Vec<String>),
+    Properties(Vec<String>, Vec<String>),
+    UnitFiles(Vec<String>),
 }
 
 /// A scripted systemd. Units start unknown (load "not-found"); [`Fake::set_state`] makes them
@@ -37,6 +39,8 @@ struct Inner {
     pids: HashMap<String, u32>,
     next_pid: u32,
     failures: HashMap<&'static str, String>,
+    props: HashMap<String, Props>,
+    files: std::collections::BTreeSet<String>,
 }
 
 impl Fake {
@@ -91,6 +95,20 @@ impl Fake {
     /// The unit's ExecMainPID.
     pub fn set_main_pid(&self, unit: &str, pid: u32) {
         self.lock().pids.insert(unit.to_owned(), pid);
+    }
+
+    /// A unit file exists (generated or installed), loaded or not.
+    pub fn add_unit_file(&self, unit: &str) {
+        self.lock().files.insert(unit.to_owned());
+    }
+
+    /// A property of a unit, as [`Systemd::properties`] returns it.
+    pub fn set_prop(&self, unit: &str, name: &str, value: Prop) {
+        self.lock()
+            .props
+            .entry(unit.to_owned())
+            .or_default()
+            .insert(name.to_owned(), value);
     }
 
     /// The next call of `method` ("Reload", "RunJobs", "ListUnitsByNames", "GetUnit",
@@ -236,6 +254,46 @@ impl Systemd for Fake {
             .filter(|s| s.load != "not-found" || s.active != "inactive")
             .filter(|s| patterns.is_empty() || patterns.iter().any(|p| glob(p, &s.unit)))
             .cloned()
+            .collect())
+    }
+
+    fn properties(&self, units: &[String], names: &[&str]) -> Result<Vec<Props>, Error> {
+        self.props_of(units, names)
+    }
+
+    fn unit_files(&self, patterns: &[String]) -> Result<Vec<String>, Error> {
+        let mut inner = self.lock();
+        inner.calls.push(Call::UnitFiles(patterns.to_vec()));
+        inner.fail("ListUnitFilesByPatterns", &patterns.join(","))?;
+        Ok(inner
+            .files
+            .iter()
+            .filter(|f| patterns.is_empty() || patterns.iter().any(|p| glob(p, f)))
+            .cloned()
+            .collect())
+    }
+}
+
+impl Fake {
+    fn props_of(&self, units: &[String], names: &[&str]) -> Result<Vec<Props>, Error> {
+        let mut inner = self.lock();
+        inner.calls.push(Call::Properties(
+            units.to_vec(),
+            names.iter().map(|n| n.to_string()).collect(),
+        ));
+        inner.fail("Get", &units.join(","))?;
+        Ok(units
+            .iter()
+            .map(|u| {
+                let known = inner.props.get(u);
+                names
+                    .iter()
+                    .map(|n| {
+                        let v = known.and_then(|p| p.get(*n)).cloned();
+                        ((*n).to_owned(), v.unwrap_or(Prop::Other))
+                    })
+                    .collect()
+            })
             .collect())
     }
 }
