@@ -15,7 +15,12 @@
 //!   new version on trial; after the plan, systemd-boot's default is the
 //!   new UKI, and once every try failed (`+0-N`) it is the kept slot again;
 //!   a refusal means the running entry is on trial, nothing is good, or
-//!   the version does not sort after one that stays.
+//!   the version does not sort after one that stays;
+//! - `plan_pin` (a sync's pinned UKI) holds exactly when a slot has that
+//!   version, and otherwise plans what `plan_stage` plans;
+//! - `plan_unstage` (a git rollback) withdraws only files of the ESP that
+//!   were staged and never booted (`+N`, no tries done), of another version
+//!   than the pinned one, never the running entry; nothing without a pin.
 
 #![no_main]
 
@@ -23,6 +28,7 @@ use std::cmp::Ordering;
 
 use arbitrary::Arbitrary;
 use bbhv_boot::plan::default_entry;
+use bbhv_boot::plan::{PinAction, plan_pin, plan_unstage};
 use bbhv_boot::version::compare;
 use bbhv_boot::{Counter, Entry, StageError, State, Version, plan_stage};
 use libfuzzer_sys::fuzz_target;
@@ -135,7 +141,35 @@ fuzz_target!(|input: Input| {
         .booted
         .and_then(|i| entries.get(usize::from(i) % entries.len().max(1)))
         .map(Entry::id);
-    match plan_stage(&entries, booted.as_deref(), &version, tries) {
+    let stage = plan_stage(&entries, booted.as_deref(), &version, tries);
+    match plan_pin(&entries, booted.as_deref(), &version, tries) {
+        Ok(PinAction::Held(held)) => {
+            assert_eq!(held.version, version);
+            assert!(entries.contains(&held));
+        }
+        Ok(PinAction::Stage(plan)) => {
+            assert!(entries.iter().all(|e| e.version != version));
+            assert_eq!(Ok(plan), stage);
+        }
+        Err(e) => assert_eq!(Err(e), stage),
+    }
+    for pinned in [None, Some(&version)] {
+        let withdrawn = plan_unstage(&entries, booted.as_deref(), pinned);
+        assert!(pinned.is_some() || withdrawn.is_empty());
+        for name in &withdrawn {
+            let e = entries
+                .iter()
+                .find(|e| &e.file_name() == name)
+                .expect("on the ESP");
+            assert!(
+                matches!(e.counter, Some(Counter { done: None, .. })),
+                "{e:?}"
+            );
+            assert_ne!(Some(&e.version), pinned, "{e:?}");
+            assert_ne!(booted.as_deref(), Some(e.id().as_str()), "{e:?}");
+        }
+    }
+    match stage {
         Ok(plan) => {
             assert!(entries.contains(&plan.keep), "{plan:?}");
             assert_eq!(plan.keep.state(), State::Good, "{plan:?}");
