@@ -149,7 +149,7 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TenantStatus {
     pub id: String,
-    /// tenants/<id>/metadata.json, as the report names it.
+    /// `tenants/<id>/metadata.json`, as the report names it.
     pub file: Option<String>,
     pub healthy: bool,
     pub steps: Vec<Step>,
