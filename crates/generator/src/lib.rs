@@ -204,7 +204,11 @@ pub fn plan_as(
     };
 
     let mut tenants = Vec::with_capacity(sources.len());
-    for (source, parsed) in parse_all(sources) {
+    for source in sources {
+        let parsed = source
+            .text
+            .map_err(|d| vec![d])
+            .and_then(|text| Tenant::parse(&source.file, &source.dir_name, &text));
         match parsed {
             Ok(tenant) => tenants.push(tenant),
             Err(errors) => report.tenants.push(TenantReport {
@@ -333,48 +337,6 @@ pub fn plan_as(
         report,
         uplink,
     }
-}
-
-/// What parsing one tenant's file gave.
-type Parsed = (bbhv_repo::TenantSource, Result<Tenant, Vec<Diagnostic>>);
-
-/// Parses every tenant's text, in order. Parsing and validating is most of
-/// the CPU time of a run (a JSON document per tenant, its schema, its typed
-/// values), and each tenant is independent: the work is split over the
-/// CPUs in contiguous chunks, so the result keeps the sources' order.
-fn parse_all(sources: Vec<bbhv_repo::TenantSource>) -> Vec<Parsed> {
-    fn parse_one(mut source: bbhv_repo::TenantSource) -> Parsed {
-        let text = std::mem::replace(&mut source.text, Ok(String::new()));
-        let parsed = text
-            .map_err(|d| vec![d])
-            .and_then(|text| Tenant::parse(&source.file, &source.dir_name, &text));
-        (source, parsed)
-    }
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    // Below this a thread costs more than it saves.
-    const MIN_PER_THREAD: usize = 256;
-    let threads = threads.min(sources.len() / MIN_PER_THREAD).max(1);
-    if threads == 1 {
-        return sources.into_iter().map(parse_one).collect();
-    }
-    let chunk = sources.len().div_ceil(threads);
-    let mut sources = sources.into_iter();
-    let chunks: Vec<Vec<bbhv_repo::TenantSource>> = (0..threads)
-        .map(|_| sources.by_ref().take(chunk).collect())
-        .collect();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| scope.spawn(move || chunk.into_iter().map(parse_one).collect::<Vec<_>>()))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| {
-                w.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
 }
 
 /// Reads every image the tenants' containers name, once each, and checks
@@ -529,45 +491,28 @@ impl Plan {
             return;
         };
         let mut written: Vec<&Tenant> = Vec::new();
-        let tenants = &self.tenants;
-        let report = &mut self.report;
-        // Rendering (pure) runs on its own thread, a few tenants ahead of
-        // the writes (system calls), so the two overlap on a host with more
-        // than one CPU. The channel is bounded: memory stays flat.
-        std::thread::scope(|scope| {
-            let (to_writer, rendered) = std::sync::mpsc::sync_channel(64);
-            scope.spawn(move || {
-                for tenant in tenants {
-                    if to_writer
-                        .send(bbhv_render::render_tenant(tenant, facts))
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-            for (tenant, entries) in tenants.iter().zip(rendered) {
-                let Err(e) = sink(&entries) else {
-                    written.push(tenant);
-                    continue;
-                };
-                // The report is sorted by id.
-                let found = report
-                    .tenants
-                    .binary_search_by(|t| t.id.as_str().cmp(tenant.id.as_str()));
-                if let Ok(i) = found {
-                    let t = &mut report.tenants[i];
-                    t.status = Status::Failed;
-                    t.errors.push(Diagnostic {
-                        file: tenant.file.clone(),
-                        line: 0,
-                        column: 0,
-                        path: String::new(),
-                        message: format!("not written: {e}"),
-                    });
-                }
+        for tenant in &self.tenants {
+            let Err(e) = sink(&bbhv_render::render_tenant(tenant, facts)) else {
+                written.push(tenant);
+                continue;
+            };
+            // The report is sorted by id.
+            let found = self
+                .report
+                .tenants
+                .binary_search_by(|t| t.id.as_str().cmp(tenant.id.as_str()));
+            if let Ok(i) = found {
+                let t = &mut self.report.tenants[i];
+                t.status = Status::Failed;
+                t.errors.push(Diagnostic {
+                    file: tenant.file.clone(),
+                    line: 0,
+                    column: 0,
+                    path: String::new(),
+                    message: format!("not written: {e}"),
+                });
             }
-        });
+        }
         if let Some(uplink) = &self.uplink
             && let Some(dropin) = bbhv_render::render_vlans(uplink, &written, facts)
             && let Err(e) = sink(std::slice::from_ref(&dropin))
