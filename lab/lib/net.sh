@@ -91,13 +91,21 @@ net_fixture() {
   printf '[NetDev]\nName=up0\nKind=veth\n\n[Peer]\nName=wan0\n' > /etc/systemd/network/10-up0.netdev
   printf '[Match]\nName=up0\n\n[Network]\nAddress=192.0.2.2/24\n\n[Link]\nRequiredForOnline=no\n' \
     > /etc/systemd/network/10-uplink.network
-  cat > /etc/bitbuilder/host.toml <<'EOF'
+  # host.toml's [network] for the fixture; its other sections ([sync], [trust]: the
+  # extension scenarios that share this VM sync through them) are kept.
+  local others
+  others=$(awk 'BEGIN { keep = 1 } /^\[/ { keep = ($0 != "[network]") } keep' \
+    /etc/bitbuilder/host.toml 2>/dev/null || true)
+  { cat <<'EOF'
 [network]
 uplink = "up0"
 uplink_network = "10-uplink.network"
 dns_upstream = ["192.0.2.1"]
 host_subnets = ["192.0.2.0/24"]
 EOF
+    printf '\n%s\n' "$others"
+  } > /etc/bitbuilder/host.toml.new || fail "cannot write host.toml"
+  mv /etc/bitbuilder/host.toml.new /etc/bitbuilder/host.toml || fail "cannot replace host.toml"
   # WireGuard keys: the host's in networkd's credential store (imported when networkd
   # starts, hence the restart), the peer's in the fixture.
   ( umask 077; wg genkey > /etc/credstore/network.wireguard.private.wg-neta
