@@ -673,6 +673,11 @@ mod tests {
         })
     }
 
+    /// `unit` loaded and running, as systemd reports a healthy service.
+    fn running(fake: &Fake, unit: &str) {
+        fake.set_state(UnitState::new(unit, "loaded", "active", "running"));
+    }
+
     #[test]
     fn generated_units_of_a_tenant_from_the_directory() {
         let dir = tempfile::tempdir().unwrap();
@@ -809,12 +814,7 @@ mod tests {
     #[test]
     fn table_plain_and_coloured() {
         let fake = Fake::new();
-        fake.set_state(UnitState::new(
-            "tenant@acme.service",
-            "loaded",
-            "active",
-            "running",
-        ));
+        running(&fake, "tenant@acme.service");
         let rows = status_of(&fake, &[]);
         let plain = table(&rows, false, false);
         assert!(!plain.contains('\x1b'), "{plain}");
@@ -829,12 +829,7 @@ mod tests {
     #[test]
     fn a_stopped_unit_with_a_file_is_inactive_not_absent() {
         let fake = Fake::new();
-        fake.set_state(UnitState::new(
-            "tenant@acme.service",
-            "loaded",
-            "active",
-            "running",
-        ));
+        running(&fake, "tenant@acme.service");
         fake.add_unit_file("tenant@acme.service");
         fake.add_unit_file("tenant-network@acme.service");
         fake.add_unit_file("tenant@.service");
@@ -851,23 +846,13 @@ mod tests {
     #[test]
     fn an_unstarted_mount_without_workloads_is_healthy() {
         let fake = Fake::new();
-        fake.set_state(UnitState::new(
-            "tenant@acme.service",
-            "loaded",
-            "active",
-            "running",
-        ));
+        running(&fake, "tenant@acme.service");
         fake.add_unit_file("var-lib-tenants-acme.mount");
         let rows = status_of(&fake, &[]);
         assert_eq!(rows[0].steps[3].state, State::Inactive);
         assert!(rows[0].healthy, "{:#?}", rows[0]);
         // With a container, the same mount not started is a problem.
-        fake.set_state(UnitState::new(
-            "systemd-nspawn@acme.web.service",
-            "loaded",
-            "active",
-            "running",
-        ));
+        running(&fake, "systemd-nspawn@acme.web.service");
         let rows = status_of(&fake, &[]);
         assert!(!rows[0].healthy, "{:#?}", rows[0]);
         assert_eq!(rows[0].steps[5].detail, "overlays: inactive");
