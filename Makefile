@@ -17,6 +17,8 @@ UNITS := tenants.slice tenants.target tenant@.service tenant-infra@.service \
          bitbuilder-generator-rerun.service bitbuilder-generator-report.service \
          bitbuilder-firewall.service bitbuilder-sync.service bitbuilder-sync.timer
 NETWORKDCONFDIR ?= $(PREFIX)/lib/systemd/networkd.conf.d
+DATADIR         ?= $(PREFIX)/share
+MANDIR          ?= $(DATADIR)/man
 
 .PHONY: all build install test bless schema
 
@@ -44,6 +46,8 @@ install: build
 	ln -sfn ../tenants.target "$(DESTDIR)$(UNITDIR)/multi-user.target.wants/tenants.target"
 	ln -sfn ../bitbuilder-generator-report.service \
 		"$(DESTDIR)$(UNITDIR)/multi-user.target.wants/bitbuilder-generator-report.service"
+	# Man pages and bash/zsh/fish completions, generated from bbhv's own parser.
+	"$(RELEASE)/bbhv" manuals --man "$(DESTDIR)$(MANDIR)/man1" --completions "$(DESTDIR)$(DATADIR)"
 
 test:
 	scripts/test

@@ -7,6 +7,7 @@ mod history;
 mod host;
 mod image;
 mod logs;
+mod manuals;
 mod net;
 mod plan;
 mod reload;
@@ -89,6 +90,9 @@ enum Command {
     Why(why::Args),
     /// Check that this host can run the platform; print the fix for each problem.
     Doctor(doctor::Args),
+    /// Write the man pages and shell completions (run by `make install`).
+    #[command(hide = true)]
+    Manuals(manuals::Args),
 }
 
 fn main() -> ExitCode {
@@ -113,6 +117,7 @@ fn main() -> ExitCode {
         Command::Logs(args) => logs::run(args),
         Command::Why(args) => why::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Manuals(args) => manuals::run(args),
     };
     match result {
         Ok(code) => code,
