@@ -158,15 +158,7 @@ fn read_metadata(tenants_fd: &OwnedFd, name: &OsStr) -> Result<String, String> {
     let fd = reopen(&path_fd, &stat, |flags| {
         open_metadata(tenants_fd, name, flags)
     })?;
-    // Sized from fstat: one read, and one more that sees the end.
-    let mut bytes = Vec::with_capacity(stat.st_size as usize + 1);
-    std::fs::File::from(fd)
-        .take(MAX_METADATA_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_METADATA_BYTES {
-        return Err(too_large());
-    }
+    let bytes = read_sized(fd, stat.st_size as u64, MAX_METADATA_BYTES)?.ok_or_else(too_large)?;
     String::from_utf8(bytes).map_err(|e| {
         format!(
             "not UTF-8 text (invalid byte at offset {})",
@@ -202,17 +194,44 @@ fn reopen(
     use std::os::fd::AsRawFd as _;
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
     let proc_path = format!("/proc/self/fd/{}", path_fd.as_raw_fd());
-    let fd = match rustix::fs::open(&proc_path, flags, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) => open_by_name(flags | OFlags::NOFOLLOW)?,
-        Err(e) => return Err(format!("reopening for reading: {e}")),
-    };
-    let now = rustix::fs::fstat(&fd).map_err(|e| e.to_string())?;
-    check_regular(&now)?;
-    if (now.st_dev, now.st_ino) != (stat.st_dev, stat.st_ino) {
-        return Err("replaced while being read; try again".into());
+    match rustix::fs::open(&proc_path, flags, Mode::empty()) {
+        // The magic link is the O_PATH descriptor's own inode: nothing can
+        // have replaced it, so its type and size are still those checked.
+        Ok(fd) => Ok(fd),
+        Err(rustix::io::Errno::NOENT) => {
+            // No /proc: by name again, and the file must be the one checked.
+            let fd = open_by_name(flags | OFlags::NOFOLLOW)?;
+            let now = rustix::fs::fstat(&fd).map_err(|e| e.to_string())?;
+            check_regular(&now)?;
+            if (now.st_dev, now.st_ino) != (stat.st_dev, stat.st_ino) {
+                return Err("replaced while being read; try again".into());
+            }
+            Ok(fd)
+        }
+        Err(e) => Err(format!("reopening for reading: {e}")),
     }
-    Ok(fd)
+}
+
+/// Reads a regular file of `size` bytes (from fstat) and at most `limit`:
+/// one read(2) when the size holds (a short read of a regular file is its
+/// end), more only when it grew; `None` when it exceeds `limit`.
+fn read_sized(fd: OwnedFd, size: u64, limit: u64) -> Result<Option<Vec<u8>>, String> {
+    let mut bytes = vec![0; size.min(limit) as usize + 1];
+    let mut file = std::fs::File::from(fd);
+    let n = loop {
+        match file.read(&mut bytes) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => break other.map_err(|e| e.to_string())?,
+        }
+    };
+    bytes.truncate(n);
+    if n as u64 > size {
+        // It grew since fstat: read on, up to the limit.
+        file.take(limit + 1 - n as u64)
+            .read_to_end(&mut bytes)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }
 
 fn too_large() -> String {
@@ -313,14 +332,8 @@ pub fn read_image(root: &Path, name: &str) -> Result<String, String> {
     let fd = reopen(&path_fd, &stat, |flags| {
         openat(&images_fd, OsStr::new(&file), flags, Mode::empty()).map_err(|e| e.to_string())
     })?;
-    let mut bytes = Vec::new();
-    std::fs::File::from(fd)
-        .take(MAX_IMAGE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_IMAGE_BYTES {
-        return Err(format!("larger than {} KiB", MAX_IMAGE_BYTES >> 10));
-    }
+    let bytes = read_sized(fd, stat.st_size as u64, MAX_IMAGE_BYTES)?
+        .ok_or_else(|| format!("larger than {} KiB", MAX_IMAGE_BYTES >> 10))?;
     String::from_utf8(bytes).map_err(|e| {
         format!(
             "not UTF-8 text (invalid byte at offset {})",
