@@ -78,7 +78,7 @@ check_status() {
 }
 
 check() {
-  local id net gen rc json deps kind other
+  local id net gen rc json deps kind other u owner
   expect_running
   gen=$(cat "$LAB_DATA/generation") SHA=${gen#*-}
   for id in $(cat "$LAB_DATA/enabled"); do wait_active "tenant@$id.service"; done
@@ -131,6 +131,16 @@ check() {
     fail "bbhv logs $id shows records of $other"
   fi
   run bbhv logs "$id" -n 5
+  # The hooks' and workloads' own lines carry the tenant too (LogExtraFields=): every
+  # record a tenant unit's processes wrote names that unit's tenant.
+  in_guest journalctl -F _SYSTEMD_UNIT | grep -E '^(tenant-network|tenant-infra|tenant-vm|bitbuilder-storage|systemd-nspawn)@' \
+    > "$LAB_DATA/hook-units" || true
+  grep -q "^tenant-network@$net.service$" "$LAB_DATA/hook-units" || fail "no journal lines from tenant-network@$net's processes"
+  while read -r u; do
+    owner=${u#*@} owner=${owner%.service} owner=${owner%%[._]*}
+    expect_eq "records of $u without BITBUILDER_TENANT=$owner" \
+      "$(in_guest journalctl -o json "_SYSTEMD_UNIT=$u" | jq -r --arg t "$owner" 'select(.BITBUILDER_TENANT != $t) | .MESSAGE' | wc -l)" 0
+  done < "$LAB_DATA/hook-units"
 
   log "bbhv why"
   unit=tenant@$id.service
