@@ -47,7 +47,7 @@ install: build
 	ln -sfn ../bitbuilder-generator-report.service \
 		"$(DESTDIR)$(UNITDIR)/multi-user.target.wants/bitbuilder-generator-report.service"
 	# Man pages and bash/zsh/fish completions, generated from bbhv's own parser.
-	"$(RELEASE)/bbhv" manuals --man "$(DESTDIR)$(MANDIR)/man1" --completions "$(DESTDIR)$(DATADIR)"
+	"$(RELEASE)/bbhv" manuals --man "$(DESTDIR)$(MANDIR)" --completions "$(DESTDIR)$(DATADIR)"
 
 test:
 	scripts/test

@@ -8,12 +8,13 @@ use common::*;
 #[test]
 fn every_visible_verb_has_a_man_page_and_a_completion() {
     let dir = tempfile::tempdir().unwrap();
-    let man = dir.path().join("man1");
+    let mandir = dir.path().join("man");
+    let man = mandir.join("man1");
     let share = dir.path().join("share");
     let output = bbhv(&[
         "manuals",
         "--man",
-        man.to_str().unwrap(),
+        mandir.to_str().unwrap(),
         "--completions",
         share.to_str().unwrap(),
     ]);
@@ -62,6 +63,33 @@ fn every_visible_verb_has_a_man_page_and_a_completion() {
         "a page for the hidden verb"
     );
 
+    for generator in ["tenant-generator", "mount-generator"] {
+        let page = std::fs::read_to_string(mandir.join(format!("man8/{generator}.8"))).unwrap();
+        assert!(
+            page.contains(&format!(".TH {generator} 8")),
+            "{generator}: {page:.200}"
+        );
+        for section in [
+            ".SH SYNOPSIS",
+            ".SH ENVIRONMENT",
+            ".SH FILES",
+            "BITBUILDER_CURRENT",
+        ] {
+            assert!(page.contains(section), "{generator}.8 lacks {section}");
+        }
+        // man(1) renders it without a warning (groff -ww: every warning).
+        let rendered = std::process::Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .stdin(std::fs::File::open(mandir.join(format!("man8/{generator}.8"))).unwrap())
+            .output();
+        if let Ok(out) = rendered {
+            assert!(
+                out.status.success() && out.stderr.is_empty(),
+                "{generator}.8: {out:?}"
+            );
+        }
+    }
+
     for (file, verb_syntax) in [
         ("bash-completion/completions/bbhv", "status"),
         ("zsh/vendor-completions/_bbhv", "#compdef bbhv"),
@@ -80,5 +108,5 @@ fn manuals_without_a_destination_is_an_error() {
     let output = bbhv(&["manuals"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("--man DIR, --completions DIR"), "{stderr}");
+    assert!(stderr.contains("--man MANDIR, --completions DATADIR"), "{stderr}");
 }
