@@ -81,6 +81,7 @@ run_uefi_scenarios() {
          > "$root/etc/bitbuilder/host.toml" ||
      ! install -D -m644 "$build/uki/b-2.efi" "$root/var/lib/lab-boot/b-2.efi" ||
      ! install -D -m644 "$build/uki/b-3.efi" "$root/var/lib/lab-boot/b-3.efi" ||
+     ! install -D -m644 "$build/uki/b-4.efi" "$root/var/lib/lab-boot/b-4.efi" ||
      ! ln -sf /dev/null "$root/etc/systemd/system/systemd-boot-update.service"; then
     for name in "$@"; do fail_scenario "$name" "cannot prepare the UEFI guest tree" "$log"; done
     return

@@ -8,8 +8,8 @@
 #   phase 2 (slot a again): drop the firmware entries, stage a good UKI into slot b (through
 #            `bbhv sync` of a signed commit pinning it, when boot-ab-bless prepared one), reboot
 #   phase 3 (slot b on trial): systemd-bless-boot blesses it at boot-complete.target; reboot
-#   phase 4 (slot b, blessed, the default): a re-sync pinning the same UKI stages nothing;
-#            power off
+#   phase 4 (slot b, blessed, the default): a re-sync pinning the same UKI stages nothing; a
+#            sync pinning b-4 stages it into slot a, `bbhv rollback` withdraws it; power off
 # It reports facts on the virtio-serial port lab.results; the scenarios' checks judge them on
 # the host (lab/lib/uefi.sh). No errexit: every phase must end in a reboot or a poweroff.
 set -uo pipefail
@@ -95,6 +95,16 @@ case $phase in
       git -C /srv/tenants.git update-ref refs/heads/main "$(cat "$S/refs/pin-b3-again")"
       bbhv sync; rc=$?
       echo "@@RESYNC $n $rc $(find /efi/EFI/Linux -maxdepth 1 -name 'bbhv-*.efi' -printf '%f\n' | sort | tr '\n' ' ')"
+    fi
+    # A UKI staged, then left by a rollback before it ever booted, is withdrawn.
+    if [ -f "$S/refs/pin-b4" ]; then
+      git -C /srv/tenants.git update-ref refs/heads/main "$(cat "$S/refs/pin-b4")"
+      bbhv sync; rc=$?
+      echo "@@STAGE4 $n $rc $(find /efi/EFI/Linux -maxdepth 1 -name 'bbhv-*.efi' -printf '%f\n' | sort | tr '\n' ' ')"
+      bbhv rollback; rc=$?
+      echo "@@WITHDRAW $n $rc $(find /efi/EFI/Linux -maxdepth 1 -name 'bbhv-*.efi' -printf '%f\n' | sort | tr '\n' ' ')"
+      bootctl list --no-pager 2>&1 | head -20
+      bbhv history | tail -3
     fi
     finish ;;
 esac

@@ -42,6 +42,8 @@ build() { bbhv boot build-uki --kernel "$K" --initrd "$I" "$@"; }
 build --version 1 --cmdline "$GOOD lab.uki=a-1" -o uki/a-1.efi
 build --version 2 --cmdline "$BAD" -o uki/b-2.efi
 build --version 3 --cmdline "$GOOD lab.uki=b-3" -o uki/b-3.efi
+# Staged by a sync and withdrawn by the rollback that follows: it never boots.
+build --version 4 --cmdline "$GOOD lab.uki=b-4" -o uki/b-4.efi
 build --version 9 --cmdline "$GOOD lab.uki=unsigned" -o uki/unsigned.efi --unsigned
 build --version 9 --cmdline "$GOOD lab.uki=foreign" -o uki/foreign.efi \
   --key keys/other.key --cert keys/other.crt
