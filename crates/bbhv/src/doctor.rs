@@ -412,7 +412,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             results.iter().filter(|c| c.level == Level::Warn).count(),
             results.iter().filter(|c| c.level == Level::Fail).count(),
         );
-        println!("{} checks: {} problems, {} warnings", results.len(), f, w);
+        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        println!(
+            "{}: {}, {}",
+            plural(results.len(), "check"),
+            plural(f, "problem"),
+            plural(w, "warning")
+        );
     }
     Ok(if failed {
         ExitCode::FAILURE

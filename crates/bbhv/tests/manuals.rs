@@ -108,5 +108,8 @@ fn manuals_without_a_destination_is_an_error() {
     let output = bbhv(&["manuals"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("--man MANDIR, --completions DATADIR"), "{stderr}");
+    assert!(
+        stderr.contains("--man MANDIR, --completions DATADIR"),
+        "{stderr}"
+    );
 }
