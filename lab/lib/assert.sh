@@ -51,7 +51,12 @@ wait_active() {
   end=$((SECONDS + secs))
   while :; do
     state=$(unit_prop "$unit" ActiveState)
-    case $state in activating|deactivating|reloading|refreshing) ;; *) break ;; esac
+    case $state in
+      activating|deactivating|reloading|refreshing) ;;
+      # Inactive with a job queued (a --no-block start waiting for what it is ordered after).
+      inactive) [ -n "$(unit_prop "$unit" Job)" ] || break ;;
+      *) break ;;
+    esac
     [ $SECONDS -lt $end ] || break
     sleep 0.5
   done

@@ -3,13 +3,15 @@
 # before the boot), the example tenants and one with a container applied and running, the
 # sync timer enabled. `dpkg -i` of the new package upgrades it: the postinst reloads systemd
 # (the generators run again, no unit needs a reload), nothing of the tenants is restarted
-# (same invocations, same main PIDs), bbhv answers as before. `dpkg --purge` then removes
+# (same invocations, same main PIDs), bbhv answers as before. `dpkg -r` stops the tenants and
+# the timer; `dpkg -i` again starts them (the postinst, as tenants.target is not active).
+# `dpkg --purge` then removes
 # every file the package listed and its git-ops state, stops the sync timer and the tenants
 # (their processes end, their networks and the firewall table go), and keeps the operator's
 # data: /etc/bitbuilder, /var/lib/tenants, the images (docs/packaging.md).
 TIER=container
 INSTALL=no
-DESCRIPTION="the .deb: a previous build installed, dpkg -i of the new one in the booted guest reloads systemd and restarts no tenant (same PIDs), dpkg --purge removes its files and state, stops its units, keeps the operator's data"
+DESCRIPTION="the .deb: a previous build installed, dpkg -i of the new one in the booted guest reloads systemd and restarts no tenant (same PIDs); dpkg -r stops the tenants and a reinstall starts them; dpkg --purge removes its files and state, stops its units, keeps the operator's data"
 
 ID=lab-pkg
 PKG=bitbuilder-hypervisor
@@ -140,6 +142,20 @@ check() {
   grep -qx "$ID true" "$LAB_DATA/healthy.after" || fail "bbhv status does not show $ID healthy"
   expect_eq "is-system-running after the upgrade" "$(in_guest systemctl is-system-running)" running
 
+  log "dpkg -r, then dpkg -i of the same package again"
+  run dpkg -r "$PKG" || fail "dpkg -r failed"
+  for u in $(cat "$LAB_DATA/enabled"); do expect_eq "tenant@$u after dpkg -r" "$(unit_prop "tenant@$u.service" ActiveState)" inactive; done
+  expect_eq "$ct after dpkg -r" "$(unit_prop "$ct" ActiveState)" inactive
+  expect_eq "the sync timer after dpkg -r" "$(unit_prop bitbuilder-sync.timer ActiveState)" inactive
+  run dpkg -i /root/lab-pkg/new.deb || fail "dpkg -i after dpkg -r failed"
+  for u in $(cat "$LAB_DATA/enabled"); do wait_active "tenant@$u.service"; done
+  wait_active "$ct" 60
+  wait_active "tenant-network@$net.service"
+  expect_active bitbuilder-firewall.service
+  expect_active bitbuilder-sync.timer
+  log "after the reinstall"
+  record "$LAB_DATA/reinstalled"
+
   log "dpkg --purge"
   in_guest dpkg -L "$PKG" > "$LAB_DATA/files" || fail "dpkg -L $PKG failed"
   n=$(wc -l < "$LAB_DATA/files")
@@ -180,7 +196,7 @@ check() {
   expect_eq "units of the platform not inactive after the purge" "$left" ""
   while read -r u inv pid start state; do
     if [ "$pid" != 0 ] && alive "$pid" "$start"; then fail "$u's process $pid still runs after the purge"; fi
-  done < "$LAB_DATA/before"
+  done < <(cat "$LAB_DATA/before" "$LAB_DATA/reinstalled")
   if in_guest sh -c 'ls /run/systemd/network/bbhv-* /run/systemd/network/*.d/bbhv-* 2>/dev/null' | grep -q .; then
     fail "the generator's networkd files are left in /run/systemd/network"
   fi
