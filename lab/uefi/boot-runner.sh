@@ -43,6 +43,8 @@ else
   state=$(systemctl is-system-running)
 fi
 echo "@@STATE $n ${state:-timeout} $(cut -d' ' -f1 /proc/uptime)"
+# The slot files on the ESP, on one line.
+esp_files() { find /efi/EFI/Linux -maxdepth 1 -name 'bbhv-*.efi' -printf '%f\n' | sort | tr '\n' ' '; }
 status() { echo "@@STATUS $n $(bbhv boot status --json | tr -d '\n')"; bbhv boot status; }
 step() { echo "@@STEP $n $*"; }
 finish() { echo "@@DONE $n"; sync; systemctl poweroff --no-block; exit 0; }
@@ -94,15 +96,15 @@ case $phase in
     if [ -f "$S/refs/pin-b3-again" ]; then
       git -C /srv/tenants.git update-ref refs/heads/main "$(cat "$S/refs/pin-b3-again")"
       bbhv sync; rc=$?
-      echo "@@RESYNC $n $rc $(find /efi/EFI/Linux -maxdepth 1 -name 'bbhv-*.efi' -printf '%f\n' | sort | tr '\n' ' ')"
+      echo "@@RESYNC $n $rc $(esp_files)"
     fi
     # A UKI staged, then left by a rollback before it ever booted, is withdrawn.
     if [ -f "$S/refs/pin-b4" ]; then
       git -C /srv/tenants.git update-ref refs/heads/main "$(cat "$S/refs/pin-b4")"
       bbhv sync; rc=$?
-      echo "@@STAGE4 $n $rc $(find /efi/EFI/Linux -maxdepth 1 -name 'bbhv-*.efi' -printf '%f\n' | sort | tr '\n' ' ')"
+      echo "@@STAGE4 $n $rc $(esp_files)"
       bbhv rollback; rc=$?
-      echo "@@WITHDRAW $n $rc $(find /efi/EFI/Linux -maxdepth 1 -name 'bbhv-*.efi' -printf '%f\n' | sort | tr '\n' ' ')"
+      echo "@@WITHDRAW $n $rc $(esp_files)"
       bootctl list --no-pager 2>&1 | head -20
       bbhv history | tail -3
     fi

@@ -246,8 +246,14 @@ fn check_container_unit(tenant: &Tenant, path: &Path, content: &str) {
             .any(|c| Path::new(&tenant.id.machine_unit(c.name.as_str())) == path),
         "{path:?} is no container's"
     );
+    workload_unit(tenant, "container", content);
+}
+
+/// What every workload unit is: it reads, has [Unit] and [Service], sits in
+/// the tenant's slice and is part of the tenant.
+fn workload_unit(tenant: &Tenant, what: &str, content: &str) -> Reader {
     let reader = Reader::parse(content)
-        .unwrap_or_else(|e| panic!("the container unit does not read: {e}\n{content}"));
+        .unwrap_or_else(|e| panic!("the {what} unit does not read: {e}\n{content}"));
     assert_eq!(reader.section_names(), ["Unit", "Service"], "{content}");
     assert_eq!(
         reader.values("Service", "Slice"),
@@ -259,6 +265,7 @@ fn check_container_unit(tenant: &Tenant, path: &Path, content: &str) {
         [tenant.id.instance(Template::Tenant).as_str()],
         "{content}"
     );
+    reader
 }
 
 /// `tenant-vm@<tenant>_<name>.service`: in the tenant's slice, part of the
@@ -270,19 +277,7 @@ fn check_vm_unit(tenant: &Tenant, path: &Path, content: &str) {
         .iter()
         .find(|v| Path::new(&tenant.id.vm_unit(v.name.as_str())) == path)
         .unwrap_or_else(|| panic!("{path:?} is no VM's"));
-    let reader = Reader::parse(content)
-        .unwrap_or_else(|e| panic!("the VM unit does not read: {e}\n{content}"));
-    assert_eq!(reader.section_names(), ["Unit", "Service"], "{content}");
-    assert_eq!(
-        reader.values("Service", "Slice"),
-        [tenant.id.slice().as_str()],
-        "{content}"
-    );
-    assert_eq!(
-        reader.values("Unit", "PartOf"),
-        [tenant.id.instance(Template::Tenant).as_str()],
-        "{content}"
-    );
+    let reader = workload_unit(tenant, "VM", content);
     let start = reader.values("Service", "ExecStart");
     assert_eq!(start.len(), 1, "{content}");
     let argv = bbhv_unit::unquote_words(start[0], true, true)
